@@ -1,0 +1,77 @@
+"""The `rs` Typer app, shared by the command modules. A thin layer: each command calls a library function.
+
+A bad spec never shows a traceback: SpecError is rendered with locations and fixes (exit code 2).
+`rs --debug ...` shows the traceback as well.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from typing import Any, Callable, TypeVar
+
+import typer
+from rich.console import Console
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    name="rs",
+    help="rscale: from one YAML spec to a live endpoint and back.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+STATE = {"debug": False}
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
+) -> None:
+    STATE["debug"] = debug or bool(os.environ.get("RS_DEBUG"))
+
+
+def friendly_errors(fn: F) -> F:
+    """Render rscale's own errors for people; let --debug show the traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from rscale.compiler.errors import SpecError
+        from rscale.errors import RscaleError
+
+        try:
+            return fn(*args, **kwargs)
+        except SpecError as exc:
+            if STATE["debug"]:
+                raise
+            count = len([p for p in exc.problems if p.severity == "error"])
+            err_console.print(exc.render(), markup=False)
+            err_console.print(f"\n[bold red]{count} error{'s' if count != 1 else ''}[/] in the spec.")
+            raise typer.Exit(2) from None
+        except RscaleError as exc:
+            if STATE["debug"]:
+                raise
+            err_console.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+            if exc.fix:
+                err_console.print(f"[bold]fix:[/] {exc.fix}", soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err_console.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def fail(message: str, fix: str | None = None, code: int = 1) -> None:
+    err_console.print(f"[bold red]error:[/] {message}")
+    if fix:
+        err_console.print(f"[bold]fix:[/] {fix}")
+    raise typer.Exit(code)
+
+
+def is_interactive() -> bool:
+    return sys.stderr.isatty()

@@ -1,0 +1,227 @@
+"""Cross-field checks: rules that span sections, registered one function each (Ludwig's pattern).
+
+Each check takes the validated Spec and yields Problems with the key path they concern; validate fills
+in file, line and column. Stack-dependent checks live in `plan`, where the stack is known.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+from rscale.compiler.errors import Problem, did_you_mean
+from rscale.compiler.spec import Spec
+from rscale.compiler.spec.evaluate import BASELINE_TASK, metric_task
+
+CheckFn = Callable[[Spec], Iterator[Problem]]
+CHECKS: list[CheckFn] = []
+
+
+def register_check(fn: CheckFn) -> CheckFn:
+    CHECKS.append(fn)
+    return fn
+
+
+def run_checks(spec: Spec) -> list[Problem]:
+    return [problem for check in CHECKS for problem in check(spec)]
+
+
+def task_of(spec: Spec) -> str:
+    """The learning task the spec describes: ranking, classification or regression."""
+    model = spec.model
+    if model.type == "session_rec":
+        return "ranking"
+    if model.type == "custom":
+        return model.task
+    return "regression" if spec.features.target.type == "numeric" else "classification"
+
+
+@register_check
+def target_is_not_an_input(spec: Spec) -> Iterator[Problem]:
+    for index, feature in enumerate(spec.features.inputs):
+        if feature.name == spec.features.target.name:
+            yield Problem(
+                f"`{feature.name}` is both an input and the target: the model would see the answer",
+                path=("features", "inputs", index, "name"),
+                fix=f"remove `{feature.name}` from features.inputs",
+            )
+
+
+@register_check
+def feature_names_are_unique(spec: Spec) -> Iterator[Problem]:
+    seen: set[str] = set()
+    for index, feature in enumerate(spec.features.inputs):
+        if feature.name in seen:
+            yield Problem(f"input `{feature.name}` is listed twice", path=("features", "inputs", index, "name"))
+        seen.add(feature.name)
+
+
+@register_check
+def model_fits_features(spec: Spec) -> Iterator[Problem]:
+    types = {f.type for f in spec.features.inputs}
+    if spec.model.type == "session_rec":
+        if types != {"sequence"} or len(spec.features.inputs) != 1:
+            yield Problem(
+                "a session_rec model reads exactly one input of type `sequence` (the session's items)",
+                path=("features", "inputs"),
+                fix="keep one input, e.g. {name: items, type: sequence}",
+            )
+        if spec.features.target.type != "categorical":
+            yield Problem(
+                "a session_rec model predicts the next item, so the target must be `categorical`",
+                path=("features", "target", "type"),
+                fix="set features.target.type: categorical",
+            )
+    elif spec.model.type == "tabular":
+        for index, feature in enumerate(spec.features.inputs):
+            if feature.type in ("sequence", "text"):
+                yield Problem(
+                    f"a tabular model cannot read `{feature.type}` input `{feature.name}`",
+                    path=("features", "inputs", index, "type"),
+                    fix="use numeric, categorical or binary inputs, or the `text` / `session_rec` model",
+                )
+    elif spec.model.type == "text":
+        if [f.type for f in spec.features.inputs] != ["text"]:
+            yield Problem(
+                "a text model reads exactly one input of type `text`",
+                path=("features", "inputs"),
+                fix="keep one input of type text",
+            )
+
+
+@register_check
+def metrics_fit_task(spec: Spec) -> Iterator[Problem]:
+    task = task_of(spec)
+    for index, metric in enumerate(spec.evaluate.metrics):
+        if metric_task(metric) != task:
+            yield Problem(
+                f"metric `{metric}` is a {metric_task(metric)} metric, but this spec is a {task} task",
+                path=("evaluate", "metrics", index),
+                fix=_metrics_for(task),
+            )
+
+
+def _metrics_for(task: str) -> str:
+    return {
+        "ranking": "use hit_rate@K, mrr@K, ndcg@K or recall@K",
+        "classification": "use accuracy, auc, f1 or log_loss",
+        "regression": "use rmse, mae or r2",
+    }[task]
+
+
+@register_check
+def baseline_fits_task(spec: Spec) -> Iterator[Problem]:
+    baseline = spec.evaluate.baseline
+    task = task_of(spec)
+    if baseline != "none" and BASELINE_TASK[baseline] != task:
+        fits = [name for name, t in BASELINE_TASK.items() if t == task]
+        yield Problem(
+            f"baseline `{baseline}` is for {BASELINE_TASK[baseline]} tasks, but this spec is a {task} task",
+            path=("evaluate", "baseline"),
+            fix=f"use one of: {', '.join(fits)}, or none",
+        )
+
+
+@register_check
+def gate_metric_is_evaluated(spec: Spec) -> Iterator[Problem]:
+    gate = spec.evaluate.gate
+    if gate is None:
+        return
+    if gate.metric not in spec.evaluate.metrics:
+        hint = did_you_mean(gate.metric, spec.evaluate.metrics)
+        yield Problem(
+            f"the gate compares `{gate.metric}`, which is not in evaluate.metrics",
+            path=("evaluate", "gate", "metric"),
+            fix=(hint + " " if hint else "") + f"use one of: {', '.join(spec.evaluate.metrics)}",
+        )
+    if spec.evaluate.baseline == "none":
+        yield Problem(
+            "a gate needs a baseline to compare against",
+            path=("evaluate", "baseline"),
+            fix="set evaluate.baseline (e.g. popularity, majority, mean), or remove evaluate.gate",
+        )
+
+
+@register_check
+def ranking_metric_within_top_k(spec: Spec) -> Iterator[Problem]:
+    if spec.model.type != "session_rec":
+        return
+    for index, metric in enumerate(spec.evaluate.metrics):
+        if "@" in metric and int(metric.split("@")[1]) > spec.model.top_k:
+            yield Problem(
+                f"`{metric}` looks at more items than the model returns (model.top_k = {spec.model.top_k})",
+                path=("evaluate", "metrics", index),
+                fix=f"raise model.top_k to {metric.split('@')[1]} or lower K",
+            )
+
+
+@register_check
+def split_has_a_column(spec: Spec) -> Iterator[Problem]:
+    split = spec.split
+    if split.by == "key" and not split.column:
+        yield Problem("a key split needs `split.column`", path=("split", "column"), fix="name the key column")
+    if split.by == "time" and not (split.column or spec.data.time_column):
+        yield Problem(
+            "a time split needs a time column",
+            path=("split", "column"),
+            fix="set split.column or data.time_column, or use split.by: random",
+        )
+
+
+@register_check
+def early_stopping_monitors_a_logged_metric(spec: Spec) -> Iterator[Problem]:
+    stop = spec.train.early_stopping
+    if stop is None:
+        return
+    logged = {"val_loss"} | {f"val_{m.replace('@', '_at_')}" for m in spec.evaluate.metrics}
+    if stop.monitor not in logged:
+        hint = did_you_mean(stop.monitor, sorted(logged))
+        yield Problem(
+            f"early stopping monitors `{stop.monitor}`, which training does not log",
+            path=("train", "early_stopping", "monitor"),
+            fix=(hint + " " if hint else "") + f"logged: {', '.join(sorted(logged))}",
+        )
+
+
+@register_check
+def serverless_limits(spec: Spec) -> Iterator[Problem]:
+    serving = spec.serving
+    if serving.tier != "serverless":
+        return
+    if not (1024 <= serving.memory_mb <= 6144) or serving.memory_mb % 1024:
+        yield Problem(
+            f"serverless memory must be 1024 to 6144 MB in steps of 1024 (got {serving.memory_mb})",
+            path=("serving", "memory_mb"),
+            fix="use one of 1024, 2048, 3072, 4096, 5120, 6144",
+        )
+    if not 1 <= serving.max_concurrency <= 200:
+        yield Problem(
+            f"serverless max_concurrency must be 1 to 200 (got {serving.max_concurrency})",
+            path=("serving", "max_concurrency"),
+        )
+    provisioned = serving.provisioned_concurrency
+    if provisioned is not None and not 1 <= provisioned <= min(200, serving.max_concurrency):
+        yield Problem(
+            f"provisioned_concurrency must be 1 to max_concurrency ({serving.max_concurrency}) (got {provisioned})",
+            path=("serving", "provisioned_concurrency"),
+        )
+
+
+@register_check
+def autoscaling_bounds(spec: Spec) -> Iterator[Problem]:
+    serving = spec.serving
+    if serving.tier == "autoscaling" and serving.min_instances > serving.max_instances:
+        yield Problem(
+            f"min_instances ({serving.min_instances}) is above max_instances ({serving.max_instances})",
+            path=("serving", "min_instances"),
+            fix="make min_instances <= max_instances",
+        )
+
+
+@register_check
+def multi_gpu_precision(spec: Spec) -> Iterator[Problem]:
+    if spec.train.gpus == 0 and spec.train.precision == "16-mixed":
+        yield Problem(
+            "16-mixed precision needs a GPU; on the CPU use 32-true or bf16-mixed",
+            path=("train", "precision"),
+            fix="set train.precision: 32-true, or train.gpus: 1",
+        )

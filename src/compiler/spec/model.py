@@ -1,0 +1,56 @@
+"""`model`: a discriminated union on `type`, one registered config per model family."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from rscale.compiler.spec.base import Block
+from rscale.registry import Registry
+
+MODELS: Registry = Registry("model", key="type")
+
+
+@MODELS.register("session_rec", impl="rscale.models.session_rec:SessionRecModel")
+class SessionRecConfig(Block):
+    """Next-item recommendation from a session's item sequence."""
+
+    type: Literal["session_rec"]
+    dim: int = Field(64, ge=4, le=4096, description="Item embedding size.")
+    encoder: Literal["gru", "mean"] = Field("gru", description="How the session sequence is encoded.")
+    max_len: int = Field(20, ge=1, le=1024, description="Most recent items kept from each session.")
+    dropout: float = Field(0.1, ge=0, lt=1)
+    top_k: int = Field(10, ge=1, le=1000, description="How many items the endpoint returns.")
+
+
+@MODELS.register("tabular", impl="rscale.models.tabular:TabularModel")
+class TabularConfig(Block):
+    """An MLP over numeric and categorical features, for classification or regression."""
+
+    type: Literal["tabular"]
+    hidden: list[int] = Field(default_factory=lambda: [64, 32], description="Hidden layer sizes.")
+    dropout: float = Field(0.1, ge=0, lt=1)
+    embedding_dim: int = Field(8, ge=1, le=1024, description="Embedding size of each categorical feature.")
+
+
+@MODELS.register("text", impl="rscale.models.text:TextModel")
+class TextConfig(Block):
+    """A bag-of-embeddings classifier over hashed tokens of one text feature."""
+
+    type: Literal["text"]
+    dim: int = Field(64, ge=4, le=4096)
+    buckets: int = Field(2**18, ge=1024, description="Hash buckets for tokens.")
+
+
+@MODELS.register("custom", impl="rscale.models.custom:CustomModel")
+class CustomModelConfig(Block):
+    """Your own LightningModule, imported from `module` ("package.module:Class") with `params` as kwargs."""
+
+    type: Literal["custom"]
+    module: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    task: Literal["classification", "regression", "ranking"] = "classification"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+MODEL_TASK = {"session_rec": "ranking", "tabular": None, "text": "classification"}

@@ -1,0 +1,41 @@
+"""The whole spec, version 1: one YAML file per use case."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field
+
+from rscale.compiler.spec.base import Block
+from rscale.compiler.spec.checks import Check
+from rscale.compiler.spec.data import DataSpec
+from rscale.compiler.spec.evaluate import EvaluateSpec
+from rscale.compiler.spec.features import FeaturesSpec
+from rscale.compiler.spec.model import MODELS
+from rscale.compiler.spec.serving import SERVING, LocalTier
+from rscale.compiler.spec.split import SplitSpec
+from rscale.compiler.spec.tracker import TRACKERS, MlflowTrackerConfig
+from rscale.compiler.spec.train import TrainSpec
+
+SPEC_VERSION = 1
+
+ModelSpec = Annotated[Union[MODELS.configs()], Field(discriminator="type")]  # type: ignore[valid-type]
+TrackerSpec = Annotated[Union[TRACKERS.configs()], Field(discriminator="kind")]  # type: ignore[valid-type]
+ServingSpec = Annotated[Union[SERVING.configs()], Field(discriminator="tier")]  # type: ignore[valid-type]
+
+
+class Spec(Block):
+    """One use case: from a warehouse query to a live endpoint and back to feedback."""
+
+    spec_version: Literal[1] = Field(description="The spec language version this file is written in.")
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,62}$", description="Names the build folder, runs and endpoint.")
+    description: str | None = None
+    data: DataSpec
+    checks: list[Check] = Field(default_factory=list)
+    features: FeaturesSpec
+    split: SplitSpec = Field(default_factory=SplitSpec)
+    model: ModelSpec
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    evaluate: EvaluateSpec
+    tracker: TrackerSpec = Field(default_factory=lambda: MlflowTrackerConfig(kind="mlflow"))
+    serving: ServingSpec = Field(default_factory=lambda: LocalTier(tier="local"))
