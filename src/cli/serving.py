@@ -1,0 +1,204 @@
+"""`rs serve`, `rs stop`, `rs predict`, `rs status`, `rs deploy`, `rs undeploy`: endpoints of any tier.
+
+`serve`/`stop` run the local tier by hand; `deploy`/`undeploy` go through the spec's tier (local or
+SageMaker) via the SERVING registry. Each endpoint's record in `.rs/serving/<name>.json` says which tier
+owns it, so `status`, `predict` and `undeploy` need only the name.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rscale.cli.app import app, console, friendly_errors
+
+
+def _deployer_of(name: str) -> Any:
+    from rscale.errors import RscaleError
+    from rscale.serving.endpoint import deployer_for_name, recorded_endpoints
+
+    deployer = deployer_for_name(name)
+    if deployer is None:
+        known = recorded_endpoints()
+        raise RscaleError(
+            f"no endpoint named `{name}`" + (f" (endpoints: {', '.join(known)})" if known else " (none recorded)"),
+            fix=f"start one with `rs serve {name}` or `rs deploy specs/{name}.yaml`",
+        )
+    return deployer
+
+
+def _print_endpoint(endpoint: Any, verb: str) -> None:
+    console.print(
+        f"[green]{verb}[/] {endpoint.name} ({endpoint.tier}) at {endpoint.url}, "
+        f"version {endpoint.model_version or '?'}, plan {endpoint.plan_hash or '?'}"
+    )
+
+
+@app.command("serve")
+@friendly_errors
+def serve_command(
+    name: str | None = typer.Argument(None, help="Use case to serve: its last deployed (else newest) model package."),
+    model_dir: Path | None = typer.Option(None, "--model-dir", help="Serve this model package directory instead."),
+    port: int = typer.Option(0, "--port", min=0, max=65535, help="Port (0: keep the running endpoint's, or a free one)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind."),
+    foreground: bool = typer.Option(False, "--foreground", help="Run in this terminal (Ctrl-C stops) instead of detached."),
+    no_log: bool = typer.Option(False, "--no-log", help="Do not log predictions to .rs/predictions/<name>/."),
+) -> None:
+    """Start a local endpoint (the SageMaker container contract: GET /ping, POST /invocations)."""
+    from rscale.errors import ConfigurationError
+    from rscale.serving.endpoint import latest_package, read_manifest
+
+    if model_dir is None:
+        if name is None:
+            raise ConfigurationError("say what to serve", fix="rs serve NAME, or rs serve --model-dir DIR")
+        package = latest_package(name)
+        if package is None:
+            raise ConfigurationError(
+                f"no model package found for `{name}`",
+                fix=f"train one with `rs run specs/{name}.yaml`, or pass --model-dir DIR",
+            )
+    else:
+        package = model_dir
+    manifest = read_manifest(package)
+    name = name or str(manifest.get("name") or "model")
+    if foreground:
+        from rscale.paths import predictions_dir
+        from rscale.serving.server import serve
+
+        console.print(f"serving {name} version {manifest.get('version')} on http://{host}:{port or 8080} (Ctrl-C stops)")
+        serve(package, host=host, port=port or 8080, log_dir=None if no_log else predictions_dir(name))
+        return
+    from rscale.serving.local import LocalDeployer
+
+    endpoint = LocalDeployer().serve(name, package, host=host, port=port, log_predictions=not no_log)
+    _print_endpoint(endpoint, "serving")
+    console.print(f"  package {endpoint.details.get('package_dir')}\n  log     {endpoint.details.get('log')}")
+    console.print(f"  try: rs predict {name} '{{...}}'   stop: rs stop {name}")
+
+
+@app.command("stop")
+@friendly_errors
+def stop_command(name: str = typer.Argument(..., help="The endpoint to stop.")) -> None:
+    """Stop an endpoint and forget it (same as `rs undeploy` for the local tier)."""
+    _undeploy(name)
+
+
+@app.command("undeploy")
+@friendly_errors
+def undeploy_command(name: str = typer.Argument(..., help="The endpoint to remove.")) -> None:
+    """Remove an endpoint on whatever tier it runs (a SageMaker endpoint is deleted)."""
+    _undeploy(name)
+
+
+def _undeploy(name: str) -> None:
+    from rscale.serving.endpoint import read_state
+
+    tier = (read_state(name) or {}).get("tier", "?")
+    if _deployer_of(name).undeploy(name):
+        console.print(f"[green]stopped[/] {name} ({tier})")
+    else:
+        console.print(f"{name} was not running")
+
+
+@app.command("predict")
+@friendly_errors
+def predict_command(
+    name: str = typer.Argument(..., help="The endpoint to ask."),
+    payload: str | None = typer.Argument(None, help='One record as JSON, e.g. \'{"n_views": 3}\', or {"instances": [...]}.'),
+    file: Path | None = typer.Option(None, "--file", "-f", help="Read the request from a .json file (or .jsonl: one record a line)."),
+) -> None:
+    """Send one request to an endpoint and print the response."""
+    from rscale.errors import ConfigurationError
+
+    body = _request_body(payload, file)
+    if not isinstance(body, dict):
+        raise ConfigurationError("the request must be a JSON object", fix='pass one record {...} or {"instances": [...]}')
+    response = _deployer_of(name).predict(name, body)
+    console.print_json(json.dumps(response))
+
+
+def _request_body(payload: str | None, file: Path | None) -> Any:
+    from rscale.errors import ConfigurationError
+
+    if (payload is None) == (file is None):
+        raise ConfigurationError("give the request as an argument or with --file, not both or neither",
+                                 fix='rs predict NAME \'{"field": 1}\'  or  rs predict NAME --file request.json')
+    if file is not None:
+        try:
+            text = file.read_text()
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read {file}: {exc.strerror}", fix="check the path") from None
+        where = str(file)
+    else:
+        text, where = str(payload), "the request argument"
+    try:
+        if file is not None and file.suffix == ".jsonl":
+            return {"instances": [json.loads(line) for line in text.splitlines() if line.strip()]}
+        return json.loads(text)
+    except ValueError as exc:
+        raise ConfigurationError(f"{where} is not valid JSON: {exc}", fix="quote the JSON in single quotes in the shell") from None
+
+
+@app.command("status")
+@friendly_errors
+def status_command(name: str | None = typer.Argument(None, help="One endpoint; without it, all.")) -> None:
+    """Show endpoints: tier, URL, model version, health and what the tier reports (pid, instances, memory...)."""
+    from rich.table import Table
+    from rscale.serving.endpoint import recorded_endpoints
+
+    names = [name] if name else recorded_endpoints()
+    if not names:
+        console.print("no endpoints (start one with `rs serve NAME` or `rs deploy SPEC`)")
+        return
+    table = Table("name", "tier", "url", "version", "healthy", "details", box=None, pad_edge=False)
+    for each in names:
+        endpoint = _deployer_of(each).status(each)
+        if endpoint is None:
+            table.add_row(each, "?", "-", "-", "[red]gone[/]", "")
+            continue
+        healthy = {True: "[green]yes[/]", False: "[red]no[/]", None: "?"}[endpoint.healthy]
+        details = "  ".join(f"{k}={v}" for k, v in endpoint.details.items() if v is not None and k != "package_dir")
+        table.add_row(endpoint.name, endpoint.tier, endpoint.url, endpoint.model_version or "-", healthy, details)
+    console.print(table)
+
+
+@app.command("deploy")
+@friendly_errors
+def deploy_command(
+    spec: Path = typer.Argument(..., help="The spec whose serving tier to deploy, e.g. specs/recs.yaml."),
+    overrides: list[str] = typer.Argument(None, help="Overrides, e.g. serving.tier=serverless."),
+    stack: str | None = typer.Option(None, "--stack", "-s", help="Stack to deploy with (stacks/NAME.yaml)."),
+    model_dir: Path | None = typer.Option(None, "--model-dir", help="Deploy this package (default: the newest of the use case)."),
+) -> None:
+    """Deploy the use case's model package on the spec's serving tier, without re-running the pipeline."""
+    import inspect
+
+    from rscale.compiler.compilation import compile_spec
+    from rscale.errors import ConfigurationError
+    from rscale.serving.endpoint import deployer_for, latest_package
+
+    if stack is None:
+        try:
+            from rscale.stacks import active_stack_name  # type: ignore[attr-defined]
+
+            stack = active_stack_name()
+        except ImportError:
+            stack = "local"
+    # Deploying needs no data: skip the warehouse-backed data contract where the compiler offers that.
+    extra = {"offline": True} if "offline" in inspect.signature(compile_spec).parameters else {}
+    compiled = compile_spec(spec, overrides or [], stack=stack, **extra)
+    if len(compiled.plans) != 1:
+        raise ConfigurationError("deploy takes one plan, not a sweep", fix="drop the comma-separated overrides")
+    plan = compiled.plans[0]
+    package = model_dir or latest_package(plan.name)
+    if package is None:
+        raise ConfigurationError(
+            f"no model package found for `{plan.name}`", fix=f"rs run {spec}, or pass --model-dir DIR"
+        )
+    endpoint = deployer_for(plan).deploy(plan, Path(package))
+    _print_endpoint(endpoint, "deployed")
+    for key, value in endpoint.details.items():
+        if value is not None:
+            console.print(f"  {key}: {value}")

@@ -1,0 +1,333 @@
+"""The model server: one model package behind the SageMaker inference-container contract.
+
+`GET /ping` answers 200 once the package is loaded; `POST /invocations` (and boto3's
+`/endpoints/<name>/invocations`) takes one JSON record or `{"instances": [...]}` and returns
+`{"predictions": [...], "model_version": ..., "request_id": ...}`. The same server runs locally
+(`rs serve`), in a custom container and on SageMaker, which starts containers with `serve`.
+Every prediction is appended to JSON lines under `log_dir` for the feedback loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import sys
+import time
+import traceback
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker's own limit for a real-time invocation payload
+THREADPOOL_RECORDS = 64  # bigger batches predict off the event loop, so /ping and small requests keep flowing
+FLUSH_EVERY_S = 0.5
+_JSON = "application/json"
+
+
+class PredictionLog:
+    """Every prediction as one JSON line, in one append-only file per server process.
+
+    A request only appends a tuple to a list; lines are serialized and written on `flush`, which the
+    server calls every FLUSH_EVERY_S and at shutdown. A failing disk never fails a request: lines that
+    cannot be written are counted in `failures` and dropped.
+    """
+
+    def __init__(self, directory: Path, model_version: str | None, plan_hash: str | None, max_pending: int = 10_000):
+        started = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        self.path = Path(directory) / f"{started}-{os.getpid()}.jsonl"
+        self.model_version = model_version
+        self.plan_hash = plan_hash
+        self.max_pending = max_pending
+        self.failures = 0
+        self.written = 0
+        self._pending: list[tuple[str, float, list[dict[str, Any]], list[Any]]] = []
+
+    def record(self, request_id: str, ts: float, inputs: list[dict[str, Any]], outputs: list[Any]) -> None:
+        self._pending.append((request_id, ts, inputs, outputs))
+        if len(self._pending) >= self.max_pending:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        try:
+            lines = []
+            for request_id, ts, inputs, outputs in pending:
+                stamp = datetime.fromtimestamp(ts, UTC).isoformat()
+                for index, (record, output) in enumerate(zip(inputs, outputs, strict=False)):
+                    line = {
+                        "request_id": request_id,
+                        "index": index,
+                        "ts": stamp,
+                        "model_version": self.model_version,
+                        "plan_hash": self.plan_hash,
+                        "inputs": record,
+                        "outputs": output,
+                    }
+                    lines.append(json.dumps(line, separators=(",", ":"), default=_builtin))
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # One write of whole lines: a reader never sees a line from two flushes interleaved.
+            with self.path.open("a", encoding="utf-8") as file:
+                file.write("\n".join(lines) + "\n")
+            self.written += len(lines)
+        except Exception as exc:  # noqa: BLE001 - logging must never take the endpoint down
+            self.failures += len(pending)
+            if self.failures == len(pending):  # first failure only: a full disk would flood the log
+                print(f"rscale: prediction log {self.path} not written: {exc!r}", file=sys.stderr, flush=True)
+
+
+def _builtin(value: Any) -> Any:
+    """json.dumps fallback for numpy/torch scalars and arrays a model may return."""
+    for attr in ("tolist", "item", "isoformat"):
+        if hasattr(value, attr):
+            return getattr(value, attr)()
+    return str(value)
+
+
+def _error(status: int, message: str, request_id: str) -> Response:
+    body = json.dumps({"error": message, "request_id": request_id}).encode()
+    return Response(body, status_code=status, media_type=_JSON, headers={"x-request-id": request_id})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, or _TooLarge without buffering more than `limit` bytes (chunked bodies too)."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise _TooLarge(int(length))
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge(size)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _drain(request: Request, cap: int) -> None:
+    """Read and drop the rest of a rejected body (up to `cap`), so the client can read our 413 instead of
+    failing on a reset connection."""
+    size = 0
+    with contextlib.suppress(Exception):
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > cap:
+                break
+
+
+def _records_of(body: Any) -> list[dict[str, Any]]:
+    """One record `{...}` or `{"instances": [{...}, ...]}` -> a list of records; ValueError says what is wrong."""
+    if type(body) is not dict:
+        raise ValueError(f"the body must be a JSON object (one record, or {{\"instances\": [...]}}), got {type(body).__name__}")
+    instances = body.get("instances")
+    if instances is None:
+        return [body]
+    if type(instances) is not list or not instances:
+        raise ValueError('"instances" must be a non-empty list of records')
+    for index, record in enumerate(instances):
+        if type(record) is not dict:
+            raise ValueError(f"instances[{index}] must be a JSON object, got {type(record).__name__}")
+    return instances
+
+
+def create_app(
+    package_dir: str | Path,
+    log_dir: Path | None = None,
+    *,
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> Starlette:
+    """Load the model package at `package_dir` and return the ASGI app serving it.
+
+    Predictions are logged under `log_dir` (JSON lines) when given. The package loads here, before the
+    server listens, so `/ping` is 200 from the first request it can answer.
+    """
+    from rscale.models.package import ModelPackage, RequestError
+
+    package = ModelPackage.load(Path(package_dir))
+    manifest = package.manifest
+    version = str(package.version) if package.version is not None else None
+    plan_hash = manifest.get("plan_hash")
+    log = PredictionLog(Path(log_dir), version, plan_hash) if log_dir is not None else None
+    # predict() validates as it encodes (RequestError names the field), so no separate validate() pass.
+    predict: Callable[[list[dict[str, Any]]], list[Any]] = package.predict
+    version_json = json.dumps(version)
+
+    async def ping(request: Request) -> Response:
+        return Response(b"", status_code=200, media_type=_JSON)
+
+    async def invocations(request: Request) -> Response:
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        if len(request_id) > 128:
+            request_id = uuid.uuid4().hex
+        content_type = request.headers.get("content-type", _JSON)
+        if content_type != _JSON and content_type.partition(";")[0].strip().lower() != _JSON:
+            await _drain(request, 8 * max_body_bytes)
+            return _error(415, f"content type must be {_JSON}, got {content_type!r}", request_id)
+        try:
+            raw = await _read_body(request, max_body_bytes)
+        except _TooLarge as exc:
+            await _drain(request, 8 * max_body_bytes)
+            return _error(413, f"the body is {exc.args[0]} bytes or more; the limit is {max_body_bytes}", request_id)
+        try:
+            body = json.loads(raw)
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            return _error(400, f"the body is not valid JSON: {exc}", request_id)
+        try:
+            records = _records_of(body)
+        except ValueError as exc:
+            return _error(400, str(exc), request_id)
+        ts = time.time()
+        try:
+            if len(records) > THREADPOOL_RECORDS:
+                outputs = await run_in_threadpool(predict, records)
+            else:
+                outputs = predict(records)
+        except RequestError as exc:
+            return _error(422, str(exc), request_id)
+        except Exception as exc:  # noqa: BLE001 - the client gets a reason, the log gets the traceback
+            traceback.print_exc(file=sys.stderr)
+            return _error(500, f"prediction failed: {type(exc).__name__}", request_id)
+        if log is not None:
+            try:
+                log.record(request_id, ts, records, outputs)
+            except Exception:  # noqa: BLE001, S110 - logging never fails a request
+                pass
+        content = (
+            '{"predictions":'
+            + json.dumps(outputs, separators=(",", ":"), default=_builtin)
+            + ',"model_version":'
+            + version_json
+            + ',"request_id":"'
+            + request_id.replace("\\", "\\\\").replace('"', '\\"')
+            + '"}'
+        ).encode()
+        return Response(content, media_type=_JSON, headers={"x-request-id": request_id})
+
+    async def sagemaker_runtime_invocations(request: Request) -> Response:
+        # boto3's sagemaker-runtime invoke_endpoint POSTs here when endpoint_url points at this server.
+        return await invocations(request)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        flusher = asyncio.create_task(_flush_forever(log)) if log is not None else None
+        try:
+            yield
+        finally:
+            if flusher is not None:
+                flusher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await flusher
+            if log is not None:
+                log.flush()
+
+    app = Starlette(
+        routes=[
+            Route("/ping", ping, methods=["GET"]),
+            Route("/invocations", invocations, methods=["POST"]),
+            Route("/endpoints/{endpoint_name}/invocations", sagemaker_runtime_invocations, methods=["POST"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.package = package
+    app.state.prediction_log = log
+    return app
+
+
+async def _flush_forever(log: PredictionLog) -> None:
+    while True:
+        await asyncio.sleep(FLUSH_EVERY_S)
+        log.flush()
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """A bound, listening socket. SO_REUSEPORT lets a replacement server share the port with the old one
+    until the old one stops, so replacing an endpoint drops no connections."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if hasattr(socket, "SO_REUSEPORT"):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(
+    package_dir: str | Path,
+    host: str = "0.0.0.0",
+    port: int = 8080,
+    log_dir: Path | None = None,
+    ready_file: Path | None = None,
+) -> None:
+    """Serve a package until SIGTERM/SIGINT. Writes `ready_file` ({"pid", "host", "port"}) once serving, so a
+    caller that asked for port 0 learns the port, and knows this very process (not an old one) is up."""
+    import uvicorn
+
+    app = create_app(package_dir, log_dir)
+    sock = _listening_socket(host, port)
+    bound_port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=10)
+    server = uvicorn.Server(config)
+
+    async def run() -> None:
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started and not task.done():
+            await asyncio.sleep(0.01)
+        if server.started:
+            print(f"rscale: serving {package_dir} on http://{host}:{bound_port} (pid {os.getpid()})", flush=True)
+            if ready_file is not None:
+                tmp = ready_file.with_suffix(".tmp")
+                tmp.write_text(json.dumps({"pid": os.getpid(), "host": host, "port": bound_port}))
+                tmp.replace(ready_file)
+        await task
+
+    asyncio.run(run())
+
+
+def serve_main(argv: list[str] | None = None) -> None:
+    """`serve`: the container entry point SageMaker runs; flags for local use.
+
+    In a container the defaults hold: the package from SM_MODEL_DIR (/opt/ml/model), 0.0.0.0:8080
+    (or SAGEMAKER_BIND_TO_PORT). Prediction logs go to --log-dir or RS_PREDICTIONS_DIR when set.
+    """
+    parser = argparse.ArgumentParser(prog="serve", description=serve_main.__doc__)
+    parser.add_argument("command", nargs="?", choices=["serve"], help=argparse.SUPPRESS)  # `docker run image serve`
+    parser.add_argument("--model-dir", default=os.environ.get("SM_MODEL_DIR", "/opt/ml/model"))
+    parser.add_argument("--host", default="0.0.0.0")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080")))
+    parser.add_argument("--log-dir", default=os.environ.get("RS_PREDICTIONS_DIR") or None)
+    parser.add_argument("--ready-file", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    model_dir = Path(args.model_dir)
+    if not model_dir.exists():
+        print(f"serve: no model package at {model_dir}; set SM_MODEL_DIR or pass --model-dir", file=sys.stderr)
+        raise SystemExit(2)
+    serve(
+        model_dir,
+        host=args.host,
+        port=args.port,
+        log_dir=Path(args.log_dir) if args.log_dir else None,
+        ready_file=Path(args.ready_file) if args.ready_file else None,
+    )
+
+
+if __name__ == "__main__":
+    serve_main()
