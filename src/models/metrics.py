@@ -1,0 +1,174 @@
+"""Evaluation metrics on numpy arrays, named as the spec names them (`hit_rate@10`, `auc`, `rmse`, ...).
+
+Ranking metrics read `ranks`: the 0-based position of the one true item in the model's ordering, or any
+value >= K when it is not in the top K (an unknown item is always a miss). With one relevant item per
+row, recall@K equals hit_rate@K and ideal DCG is 1, so ndcg@K = 1/log2(rank + 2) inside the top K.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+EPS = 1e-15
+
+
+def _at(metric: str) -> tuple[str, int | None]:
+    name, _, k = metric.partition("@")
+    return name, int(k) if k else None
+
+
+def hit_rate_at_k(ranks: np.ndarray, k: int) -> float:
+    return float(np.mean(np.asarray(ranks) < k)) if len(ranks) else 0.0
+
+
+def recall_at_k(ranks: np.ndarray, k: int) -> float:
+    return hit_rate_at_k(ranks, k)
+
+
+def mrr_at_k(ranks: np.ndarray, k: int) -> float:
+    ranks = np.asarray(ranks, dtype=np.float64)
+    return float(np.mean(np.where(ranks < k, 1.0 / (ranks + 1.0), 0.0))) if len(ranks) else 0.0
+
+
+def ndcg_at_k(ranks: np.ndarray, k: int) -> float:
+    ranks = np.asarray(ranks, dtype=np.float64)
+    return float(np.mean(np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0))) if len(ranks) else 0.0
+
+
+def ranks_from_top_k(top_k: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Position of each row's target in its top-K list ([n, K] ids), K when absent."""
+    top_k, target = np.asarray(top_k), np.asarray(target)
+    hits = top_k == target[:, None]
+    return np.where(hits.any(axis=1), hits.argmax(axis=1), top_k.shape[1])
+
+
+def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred))) if len(y_true) else 0.0
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks with ties sharing their average rank (what Mann-Whitney U needs)."""
+    order = np.argsort(values, kind="mergesort")
+    sorted_values = values[order]
+    boundaries = np.concatenate([[True], sorted_values[1:] != sorted_values[:-1], [True]])
+    starts = np.flatnonzero(boundaries[:-1])
+    ends = np.flatnonzero(boundaries[1:]) + 1
+    group_rank = (starts + ends + 1) / 2.0  # mean of 1-based positions start+1..end
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = np.repeat(group_rank, ends - starts)
+    return ranks
+
+
+def binary_auc(y_true: np.ndarray, scores: np.ndarray) -> float:
+    """ROC AUC as the Mann-Whitney U statistic; 0.5 when only one class is present."""
+    y_true = np.asarray(y_true).astype(bool)
+    scores = np.asarray(scores, dtype=np.float64)
+    n_pos, n_neg = int(y_true.sum()), int((~y_true).sum())
+    if n_pos == 0 or n_neg == 0:
+        return 0.5
+    ranks = _average_ranks(scores)
+    return float((ranks[y_true].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def auc(y_true: np.ndarray, probabilities: np.ndarray) -> float:
+    """Binary AUC for 1-d scores; macro one-vs-rest AUC for [n, C] probabilities."""
+    probabilities = np.asarray(probabilities)
+    if probabilities.ndim == 1:
+        return binary_auc(y_true, probabilities)
+    y_true = np.asarray(y_true)
+    present = [c for c in range(probabilities.shape[1]) if 0 < np.sum(y_true == c) < len(y_true)]
+    if not present:
+        return 0.5
+    return float(np.mean([binary_auc(y_true == c, probabilities[:, c]) for c in present]))
+
+
+def f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = 2) -> float:
+    """F1 of the positive class for binary labels; macro F1 over classes otherwise."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    classes = [1] if n_classes <= 2 else list(range(n_classes))
+    scores = []
+    for c in classes:
+        tp = np.sum((y_pred == c) & (y_true == c))
+        fp = np.sum((y_pred == c) & (y_true != c))
+        fn = np.sum((y_pred != c) & (y_true == c))
+        scores.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(scores))
+
+
+def log_loss(y_true: np.ndarray, probabilities: np.ndarray) -> float:
+    """Mean negative log-likelihood; probabilities clipped to [1e-15, 1 - 1e-15]."""
+    probabilities = np.clip(np.asarray(probabilities, dtype=np.float64), EPS, 1 - EPS)
+    y_true = np.asarray(y_true)
+    if probabilities.ndim == 1:
+        y = y_true.astype(np.float64)
+        return float(-np.mean(y * np.log(probabilities) + (1 - y) * np.log(1 - probabilities)))
+    valid = (y_true >= 0) & (y_true < probabilities.shape[1])
+    picked = np.where(valid, probabilities[np.arange(len(y_true)), np.clip(y_true, 0, probabilities.shape[1] - 1)], EPS)
+    return float(-np.mean(np.log(picked)))
+
+
+def rmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((np.asarray(y_true, float) - np.asarray(y_pred, float)) ** 2)))
+
+
+def mae(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    return float(np.mean(np.abs(np.asarray(y_true, float) - np.asarray(y_pred, float))))
+
+
+def r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
+    total = np.sum((y_true - y_true.mean()) ** 2)
+    if total == 0:
+        return 0.0
+    return float(1.0 - np.sum((y_true - y_pred) ** 2) / total)
+
+
+def max_k(metrics: Sequence[str]) -> int:
+    """The largest K among ranking metrics (how many items a baseline must rank)."""
+    return max((k for k in (_at(m)[1] for m in metrics) if k), default=10)
+
+
+def ranking_metrics(metrics: Sequence[str], ranks: np.ndarray) -> dict[str, float]:
+    functions = {"hit_rate": hit_rate_at_k, "recall": recall_at_k, "mrr": mrr_at_k, "ndcg": ndcg_at_k}
+    out = {}
+    for metric in metrics:
+        name, k = _at(metric)
+        if name in functions and k:
+            out[metric] = functions[name](ranks, k)
+    return out
+
+
+def classification_metrics(metrics: Sequence[str], y_true: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
+    """`probabilities`: P(1) as [n] for binary targets, or [n, C] for multiclass (targets are class indices)."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    y_true = np.asarray(y_true)
+    if probabilities.ndim == 1:
+        y_true = y_true.astype(np.int64)
+        y_pred = (probabilities >= 0.5).astype(np.int64)
+        n_classes = 2
+    else:
+        y_pred = probabilities.argmax(axis=1)
+        n_classes = probabilities.shape[1]
+    out = {}
+    for metric in metrics:
+        if metric == "accuracy":
+            out[metric] = accuracy(y_true, y_pred)
+        elif metric == "auc":
+            out[metric] = auc(y_true, probabilities)
+        elif metric == "f1":
+            out[metric] = f1(y_true, y_pred, n_classes)
+        elif metric == "log_loss":
+            out[metric] = log_loss(y_true, probabilities)
+    return out
+
+
+def regression_metrics(metrics: Sequence[str], y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    functions = {"rmse": rmse, "mae": mae, "r2": r2}
+    return {m: functions[m](y_true, y_pred) for m in metrics if m in functions}
+
+
+def logged_name(metric: str, prefix: str = "val_") -> str:
+    """How a spec metric is logged by Lightning: `hit_rate@10` -> `val_hit_rate_at_10`."""
+    return prefix + metric.replace("@", "_at_")
