@@ -7,15 +7,19 @@ ZenML components. Account-specific values are `${env:NAME}` references, resolved
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from rscale.compiler.errors import Problem, SpecError, did_you_mean
 from rscale.compiler.spec.base import Block
 from rscale.registry import Registry
 
+# GPU count -> SageMaker training instance type (docs/stacks.md shows it). plan.hardware_for picks the
+# smallest entry with at least `train.gpus` GPUs; `train.instance_type` or `step_operator.instance_types`
+# override it. g5 carries NVIDIA A10G (24 GB each); p4d carries 8 A100 (40 GB each).
 DEFAULT_GPU_INSTANCES = {
     0: "ml.m5.xlarge",
     1: "ml.g5.xlarge",
@@ -23,28 +27,77 @@ DEFAULT_GPU_INSTANCES = {
     8: "ml.p4d.24xlarge",
 }
 
+# `${env:NAME}` anywhere in a stack value; replaced by the variable's value at run time (rscale.stacks).
+ENV_REFERENCE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+
 
 class Orchestrator(Block):
     flavor: Literal["local", "sagemaker"] = "local"
-    instance_type: str | None = None
+    instance_type: str | None = Field(None, description="SageMaker orchestrator only: the instance every step gets.")
+    execution_role: str | None = Field(None, description="SageMaker orchestrator only: IAM role ARN for its jobs.")
+    region: str | None = None
+    bucket: str | None = Field(None, description="S3 bucket for SageMaker job files; SageMaker's default when unset.")
+
+    @model_validator(mode="after")
+    def _sagemaker_needs_a_role(self) -> Orchestrator:
+        if self.flavor == "sagemaker" and not self.execution_role:
+            raise ValueError("a sagemaker orchestrator needs `execution_role` (usually ${env:RS_SAGEMAKER_ROLE})")
+        return self
 
 
 class StepOperator(Block):
+    """Runs the train step on SageMaker, with an instance picked from `instance_types` by `train.gpus`."""
+
     flavor: Literal["sagemaker"] = "sagemaker"
     role: str = Field(description="IAM role ARN, usually ${env:RS_SAGEMAKER_ROLE}.")
+    bucket: str | None = Field(None, description="S3 bucket for job files; SageMaker's default bucket when unset.")
     instance_types: dict[int, str] = Field(
         default_factory=lambda: dict(DEFAULT_GPU_INSTANCES), description="GPU count -> training instance type."
+    )
+    volume_size_gb: int = Field(50, ge=1, description="Disk of the training instance.")
+    max_run_hours: float = Field(24, gt=0, description="SageMaker stops a training job after this long.")
+    estimator_args: dict[str, Any] = Field(
+        default_factory=dict, description="Passed through to SageMaker's Estimator (e.g. use_spot_instances)."
     )
 
 
 class ArtifactStore(Block):
     flavor: Literal["local", "s3"] = "local"
-    path: str = ".rs/artifacts"
+    path: str = Field(".rs/artifacts", description="A folder (local, relative to the project) or s3://bucket/prefix.")
+
+    @model_validator(mode="after")
+    def _s3_needs_an_s3_path(self) -> ArtifactStore:
+        if self.flavor == "s3" and not self.path.startswith("s3://"):
+            raise ValueError(f"an s3 artifact store needs a path like s3://bucket/prefix (got {self.path!r})")
+        return self
 
 
 class ContainerRegistry(Block):
-    flavor: Literal["aws"] = "aws"
-    uri: str
+    flavor: Literal["aws", "default"] = "aws"
+    uri: str = Field(description="ECR: <account>.dkr.ecr.<region>.amazonaws.com, usually from ${env:RS_ECR_URI}.")
+
+
+class ImageBuilder(Block):
+    """Where the training image is built: the local Docker engine, or AWS CodeBuild (no Docker needed)."""
+
+    flavor: Literal["local", "aws"] = "local"
+    code_build_project: str | None = Field(None, description="aws only: the CodeBuild project that builds images.")
+
+    @model_validator(mode="after")
+    def _aws_needs_a_project(self) -> ImageBuilder:
+        if self.flavor == "aws" and not self.code_build_project:
+            raise ValueError("an aws image builder needs `code_build_project`")
+        return self
+
+
+class ContainerImage(Block):
+    """The image remote steps run in: the project's pinned dependencies on top of a parent image."""
+
+    parent_image: str | None = Field(None, description="ZenML's own image for its version when unset.")
+    extras: list[str] = Field(default_factory=list, description="rscale pip extras to add (e.g. snowflake).")
+    requirements: list[str] = Field(default_factory=list, description="More pip requirements, pinned.")
+    apt_packages: list[str] = Field(default_factory=list)
+    environment: dict[str, str] = Field(default_factory=dict, description="Variables set in the image.")
 
 
 WAREHOUSES: Registry = Registry("warehouse", key="kind")
@@ -93,7 +146,7 @@ class ServingDefaults(Block):
 
 
 class StackSpec(Block):
-    name: str
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")
     description: str | None = None
     gpus: int = Field(0, ge=0, description="GPUs the orchestrator's own machine has for in-process training.")
     integrations: list[str] = Field(default_factory=list, description="ZenML integrations the stack needs.")
@@ -101,12 +154,48 @@ class StackSpec(Block):
     step_operator: StepOperator | None = None
     artifact_store: ArtifactStore = Field(default_factory=ArtifactStore)
     container_registry: ContainerRegistry | None = None
+    image_builder: ImageBuilder | None = None
+    image: ContainerImage = Field(default_factory=ContainerImage)
     warehouse: WarehouseConfig = Field(default_factory=DuckDBWarehouse)
     tracker: TrackerDefaults = Field(default_factory=TrackerDefaults)
     serving: ServingDefaults = Field(default_factory=ServingDefaults)
 
     def can_train_on_gpus(self) -> bool:
         return self.step_operator is not None or self.orchestrator.flavor == "sagemaker" or self.gpus > 0
+
+    def runs_remotely(self) -> bool:
+        """Whether some step runs away from this machine (and so needs an image and a reachable ZenML store)."""
+        return self.step_operator is not None or self.orchestrator.flavor != "local"
+
+    def env_references(self) -> list[str]:
+        """The environment variables this stack's values reference, in first-seen order."""
+        names: list[str] = []
+        _collect_env_names(self.model_dump(mode="json", by_alias=True), names)
+        return names
+
+    @model_validator(mode="after")
+    def _remote_steps_need_a_registry(self) -> StackSpec:
+        if self.runs_remotely() and self.container_registry is None:
+            raise ValueError(
+                "a stack that runs steps on SageMaker needs a `container_registry` (ECR) for the step image"
+            )
+        if self.runs_remotely() and self.artifact_store.flavor == "local":
+            raise ValueError(
+                "a stack that runs steps on SageMaker needs a shared `artifact_store` (flavor: s3), "
+                "since a job in AWS cannot read this machine's disk"
+            )
+        return self
+
+
+def _collect_env_names(value: Any, names: list[str]) -> None:
+    if isinstance(value, str):
+        names.extend(n for n in ENV_REFERENCE.findall(value) if n not in names)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _collect_env_names(item, names)
+    elif isinstance(value, list):
+        for item in value:
+            _collect_env_names(item, names)
 
 
 def stacks_dir(root: Path | None = None) -> Path:
