@@ -276,12 +276,13 @@ def serve(
     port: int = 8080,
     log_dir: Path | None = None,
     ready_file: Path | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> None:
     """Serve a package until SIGTERM/SIGINT. Writes `ready_file` ({"pid", "host", "port"}) once serving, so a
     caller that asked for port 0 learns the port, and knows this very process (not an old one) is up."""
     import uvicorn
 
-    app = create_app(package_dir, log_dir)
+    app = create_app(package_dir, log_dir, max_body_bytes=max_body_bytes)
     sock = _listening_socket(host, port)
     bound_port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=10)
@@ -314,6 +315,7 @@ def serve_main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080")))
     parser.add_argument("--log-dir", default=os.environ.get("RS_PREDICTIONS_DIR") or None)
+    parser.add_argument("--max-body-bytes", type=int, default=MAX_BODY_BYTES, help="Larger requests get 413.")
     parser.add_argument("--ready-file", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     model_dir = Path(args.model_dir)
@@ -326,6 +328,7 @@ def serve_main(argv: list[str] | None = None) -> None:
         port=args.port,
         log_dir=Path(args.log_dir) if args.log_dir else None,
         ready_file=Path(args.ready_file) if args.ready_file else None,
+        max_body_bytes=args.max_body_bytes,
     )
 
 

@@ -1,0 +1,71 @@
+"""The prediction log: one JSON line per prediction, one file per process, never failing a request."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from rscale.serving.server import PredictionLog, create_app
+from tiny_package import EXAMPLE, trained_package
+
+
+def _client(app):  # starlette's TestClient runs the lifespan, so the final flush happens on exit
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+        return TestClient(app)
+
+
+def test_log_lines_are_written_at_shutdown_with_inputs_and_outputs(tmp_path: Path) -> None:
+    app = create_app(trained_package(), log_dir=tmp_path / "predictions")
+    with _client(app) as client:
+        first = client.post("/invocations", json=EXAMPLE).json()
+        second = client.post("/invocations", json={"instances": [EXAMPLE, dict(EXAMPLE, device="tablet")]}).json()
+    (path,) = (tmp_path / "predictions").glob("*.jsonl")
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [line["request_id"] for line in lines] == [first["request_id"], *[second["request_id"]] * 2]
+    assert [line["outputs"] for line in lines] == first["predictions"] + second["predictions"]
+    assert lines[2]["inputs"]["device"] == "tablet"
+
+
+def test_rejected_requests_are_not_logged(tmp_path: Path) -> None:
+    app = create_app(trained_package(), log_dir=tmp_path)
+    with _client(app) as client:
+        assert client.post("/invocations", json={"n_views": 1}).status_code == 422
+    assert list(tmp_path.glob("*.jsonl")) == []
+
+
+def test_an_unwritable_log_never_fails_a_request(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the log folder should be")
+    app = create_app(trained_package(), log_dir=blocker / "predictions")
+    with _client(app) as client:
+        for _ in range(3):
+            assert client.post("/invocations", json=EXAMPLE).status_code == 200
+        app.state.prediction_log.flush()
+        assert client.post("/invocations", json=EXAMPLE).status_code == 200
+    log: PredictionLog = app.state.prediction_log
+    assert log.failures == 4 and log.written == 0
+    assert capsys.readouterr().err.count("not written") == 1  # said once, not per request
+
+
+def test_values_json_cannot_encode_are_logged_as_text(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path, "v1", "hash")
+    log.record("r1", 0.0, [{"price": Decimal("1.50")}], [{"score": 0.5}])
+    log.flush()
+    line = json.loads(log.path.read_text())
+    assert line["inputs"] == {"price": "1.50"}
+    assert line["ts"] == "1970-01-01T00:00:00+00:00" and line["outputs"] == {"score": 0.5}
+
+
+def test_server_without_log_dir_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = create_app(trained_package())
+    with _client(app) as client:
+        assert client.post("/invocations", json=EXAMPLE).status_code == 200
+    assert app.state.prediction_log is None
+    assert list(tmp_path.rglob("*.jsonl")) == []
