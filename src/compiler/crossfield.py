@@ -6,7 +6,7 @@ in file, line and column. Stack-dependent checks live in `plan`, where the stack
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from rscale.compiler.errors import Problem, did_you_mean
 from rscale.compiler.spec import Spec
@@ -197,12 +197,14 @@ def serverless_limits(spec: Spec) -> Iterator[Problem]:
         yield Problem(
             f"serverless max_concurrency must be 1 to 200 (got {serving.max_concurrency})",
             path=("serving", "max_concurrency"),
+            fix="use a value from 1 to 200 (SageMaker's limit per serverless endpoint)",
         )
     provisioned = serving.provisioned_concurrency
     if provisioned is not None and not 1 <= provisioned <= min(200, serving.max_concurrency):
         yield Problem(
             f"provisioned_concurrency must be 1 to max_concurrency ({serving.max_concurrency}) (got {provisioned})",
             path=("serving", "provisioned_concurrency"),
+            fix=f"use a value from 1 to {min(200, serving.max_concurrency)}, or remove provisioned_concurrency",
         )
 
 
@@ -214,6 +216,45 @@ def autoscaling_bounds(spec: Spec) -> Iterator[Problem]:
             f"min_instances ({serving.min_instances}) is above max_instances ({serving.max_instances})",
             path=("serving", "min_instances"),
             fix="make min_instances <= max_instances",
+        )
+
+
+@register_check
+def custom_tier_has_an_image(spec: Spec) -> Iterator[Problem]:
+    serving = spec.serving
+    if serving.tier != "custom":
+        return
+    if serving.image is None and serving.build is None:
+        yield Problem(
+            "a custom serving tier needs a container: an `image` URI or a `build` context",
+            path=("serving",),
+            fix="add `image: <registry>/<repo>:<tag>`, or `build: {}` to generate a Dockerfile from python:3.11-slim",
+        )
+    elif serving.image is not None and serving.build is not None:
+        yield Problem(
+            "a custom serving tier takes an `image` or a `build` context, not both",
+            path=("serving", "build"),
+            fix="remove `build` to use the image as is, or remove `image` to build one",
+        )
+
+
+@register_check
+def id_is_not_an_input(spec: Spec) -> Iterator[Problem]:
+    key = spec.features.id
+    if key is None:
+        return
+    for index, feature in enumerate(spec.features.inputs):
+        if feature.name == key:
+            yield Problem(
+                f"`{key}` is the id column and also an input: an id identifies rows, the model must not learn it",
+                path=("features", "inputs", index, "name"),
+                fix=f"remove `{key}` from features.inputs",
+            )
+    if key == spec.features.target.name:
+        yield Problem(
+            f"`{key}` is both the id column and the target",
+            path=("features", "id"),
+            fix="set features.id to a key column, or remove it",
         )
 
 

@@ -40,8 +40,9 @@ class Problem:
             head += f" at `{self.dotted}`"
         lines = [f"{head}: {self.message}"]
         if self.override:
+            # The value came from the command line: the file's line would show the value it replaced.
             lines.append(f"  from override: {self.override}")
-        if snippet:
+        elif snippet:
             lines.append(snippet)
         if self.fix:
             lines.append(f"  fix: {self.fix}")
@@ -89,7 +90,11 @@ def snippet_for(problem: Problem, sources: dict[str, str], context: int = 1) -> 
 
 
 def did_you_mean(value: Any, choices: list[str]) -> str | None:
+    """`did you mean `x`?` for a near miss among `choices` (a typo, or the start of a longer name)."""
     import difflib
 
-    close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.6)
+    text = str(value)
+    close = difflib.get_close_matches(text, choices, n=1, cutoff=0.7)
+    if not close and len(text) >= 4:
+        close = [c for c in choices if c.startswith(text) or text.lower() == c.lower()][:1]
     return f"did you mean `{close[0]}`?" if close else None

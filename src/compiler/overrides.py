@@ -44,6 +44,8 @@ def _path(key: str) -> Path_:
 
 def expand(texts: list[str]) -> list[Member]:
     """Parse override strings and expand sweeps into members. A parse error names the override string."""
+    if not texts:
+        return [Member(())]  # no Hydra import on the common path: `rs validate` stays fast
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
@@ -72,7 +74,7 @@ def expand(texts: list[str]) -> list[Member]:
             action = "add" if parsed.is_add() else "force" if parsed.is_force_add() else "set"
             prefix = "+" if action == "add" else "++" if action == "force" else ""
             axes.append(
-                [(Override(f"{prefix}{key}={s}", path, action, v), (key, v)) for v, s in zip(values, shown)]
+                [(Override(f"{prefix}{key}={s}", path, action, v), (key, v)) for v, s in zip(values, shown, strict=True)]
             )
         else:
             action = "add" if parsed.is_add() else "force" if parsed.is_force_add() else "set"
@@ -113,17 +115,21 @@ def _apply_one(tree: dict[str, Any], override: Override) -> None:
     *parents, last = override.path
     node: Any = tree
     for depth, part in enumerate(parents):
-        try:
-            child = node[part]
-        except (KeyError, IndexError, TypeError):
-            if override.action == "delete" or isinstance(node, list):
-                raise _OverrideError(f"`{'.'.join(map(str, override.path[: depth + 1]))}` does not exist") from None
-            child = node[part] = {}
-        node = child
+        if not isinstance(node, (dict, list)):
+            raise _OverrideError(f"`{'.'.join(map(str, override.path[:depth]))}` is a value, not a section")
+        if _has(node, part):
+            node = node[part]
+            continue
+        if override.action == "delete" or isinstance(node, list):
+            raise _OverrideError(
+                f"`{'.'.join(map(str, override.path[: depth + 1]))}` does not exist", fix=_siblings_fix(node, part)
+            )
+        node[part] = {}
+        node = node[part]
     exists = _has(node, last)
     if override.action == "delete":
         if not exists:
-            raise _OverrideError("cannot delete a key that is not in the spec")
+            raise _OverrideError("cannot delete a key that is not in the spec", fix=_siblings_fix(node, last))
         del node[last]
     elif override.action == "add" and exists:
         raise _OverrideError(
@@ -133,10 +139,25 @@ def _apply_one(tree: dict[str, Any], override: Override) -> None:
     else:
         if isinstance(node, list):
             if not exists:
-                raise _OverrideError(f"index {last} is past the end of a list of {len(node)}")
+                raise _OverrideError(
+                    f"index {last} is past the end of a list of {len(node)}", fix=_siblings_fix(node, last)
+                )
         elif not isinstance(node, dict):
             raise _OverrideError("its parent is a value, not a section")
         node[last] = override.value
+
+
+def _siblings_fix(node: Any, key: str | int) -> str | None:
+    """What the override could have meant: a near-miss key in the same section, or the list's index range."""
+    from rscale.compiler.errors import did_you_mean
+
+    if isinstance(node, list):
+        return f"use an index from 0 to {len(node) - 1}" if node else "the list is empty here"
+    if isinstance(node, dict):
+        keys = [str(k) for k in node]
+        hint = did_you_mean(key, keys)
+        return (hint + " " if hint else "") + (f"keys here: {', '.join(keys)}" if keys else "")
+    return None
 
 
 def _has(node: Any, key: str | int) -> bool:

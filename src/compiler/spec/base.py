@@ -7,21 +7,28 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler
 from pydantic.functional_validators import AfterValidator
+from pydantic_core import PydanticCustomError
 
 SECRET_REF = re.compile(r"^\$\{(env|secret):([A-Za-z_][A-Za-z0-9_.-]*)\}$")
 
 
 class Block(BaseModel):
-    """Base class of every spec block. Frozen, and strict about unknown keys."""
+    """Base class of every spec block. Frozen, strict about unknown keys, and no inf/nan numbers."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
+
+
+def spec_value_error(message: str, fix: str | None = None) -> PydanticCustomError:
+    """A validator's error that carries its own fix; `validate` renders both (error type `rs_value`)."""
+    return PydanticCustomError("rs_value", "{message}", {"message": message, "fix": fix or ""})
 
 
 def _must_be_reference(value: str) -> str:
     if not SECRET_REF.match(value):
-        raise ValueError(
-            "a secret must not be written into a spec; reference it instead, "
-            "for example ${env:NEPTUNE_API_TOKEN} or ${secret:neptune_token}"
+        # Never repeat the value: it may be the secret itself.
+        raise spec_value_error(
+            "a secret must not be written into a spec",
+            "reference it instead, e.g. ${env:NEPTUNE_API_TOKEN} or ${secret:neptune_token}",
         )
     return value
 
@@ -29,9 +36,12 @@ def _must_be_reference(value: str) -> str:
 SecretRef = Annotated[
     str,
     AfterValidator(_must_be_reference),
-    Field(description="A reference to a secret, resolved only at run time: ${env:NAME} or ${secret:NAME}."),
+    Field(
+        description="A reference to a secret, resolved only at run time: ${env:NAME} or ${secret:NAME}.",
+        json_schema_extra={"pattern": SECRET_REF.pattern},
+    ),
 ]
 
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
-__all__ = ["Block", "SecretRef", "Identifier", "SECRET_REF", "Any", "GetJsonSchemaHandler"]
+__all__ = ["Block", "SecretRef", "Identifier", "SECRET_REF", "spec_value_error", "Any", "GetJsonSchemaHandler"]

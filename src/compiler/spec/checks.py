@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Literal, Union
 
 from pydantic import Field, model_validator
-
 from rscale.compiler.spec.base import Block
 
 
@@ -43,7 +42,7 @@ class RangeCheck(_Check):
     max: float | None = None
 
     @model_validator(mode="after")
-    def _bounded(self) -> "RangeCheck":
+    def _bounded(self) -> RangeCheck:
         if self.min is None and self.max is None:
             raise ValueError("a range check needs `min`, `max` or both")
         if self.min is not None and self.max is not None and self.min > self.max:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, model_validator
-
 from rscale.compiler.spec.base import Block
 
 
@@ -23,7 +22,7 @@ class DataSpec(Block):
     )
 
     @model_validator(mode="after")
-    def _one_query(self) -> "DataSpec":
+    def _one_query(self) -> DataSpec:
         if (self.query is None) == (self.query_file is None):
             raise ValueError("give exactly one of `query` or `query_file`")
         return self

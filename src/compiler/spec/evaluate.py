@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field
+from rscale.compiler.spec.base import Block, spec_value_error
 
-from rscale.compiler.spec.base import Block
-
-METRIC = re.compile(r"^(hit_rate|mrr|ndcg|recall)@(\d+)$|^(accuracy|auc|f1|log_loss|rmse|mae|r2)$")
+METRIC = re.compile(r"^(hit_rate|mrr|ndcg|recall)@([1-9]\d{0,5})$|^(accuracy|auc|f1|log_loss|rmse|mae|r2)$")
 RANKING_METRICS = ("hit_rate", "mrr", "ndcg", "recall")
 CLASSIFICATION_METRICS = ("accuracy", "auc", "f1", "log_loss")
 REGRESSION_METRICS = ("rmse", "mae", "r2")
@@ -25,6 +24,27 @@ BASELINE_TASK = {
 }
 
 
+def _known_metric(metric: str) -> str:
+    if METRIC.match(metric):
+        return metric
+    from rscale.compiler.errors import did_you_mean
+
+    k = metric.split("@", 1)[1] if "@" in metric and metric.split("@", 1)[1].isdigit() else "10"
+    names = [f"{m}@{k}" for m in RANKING_METRICS] + list(CLASSIFICATION_METRICS + REGRESSION_METRICS)
+    hint = did_you_mean(metric, names)
+    raise spec_value_error(
+        f"unknown metric `{metric}`",
+        (hint + " " if hint else "") + "use hit_rate@K, mrr@K, ndcg@K, recall@K, accuracy, auc, f1, log_loss, rmse, mae or r2",
+    )
+
+
+Metric = Annotated[
+    str,
+    AfterValidator(_known_metric),
+    Field(json_schema_extra={"pattern": METRIC.pattern, "examples": ["hit_rate@10", "mrr@10", "auc", "rmse"]}),
+]
+
+
 class Gate(Block):
     metric: str = Field(description="The metric the gate compares, one of `evaluate.metrics`.")
     min_lift: float = Field(
@@ -33,22 +53,15 @@ class Gate(Block):
 
 
 class EvaluateSpec(Block):
-    metrics: list[str] = Field(min_length=1, description="hit_rate@K, mrr@K, ndcg@K, recall@K, accuracy, auc, ...")
+    metrics: list[Metric] = Field(
+        min_length=1,
+        description="Metrics on the test split: hit_rate@K, mrr@K, ndcg@K, recall@K (ranking); accuracy, auc, f1, "
+        "log_loss (classification); rmse, mae, r2 (regression).",
+    )
     baseline: Literal["popularity", "item_to_item", "majority", "logistic", "mean", "linear", "none"] = Field(
         "none", description="The status quo the model must beat."
     )
     gate: Gate | None = Field(None, description="Without a gate every trained model is deployed.")
-
-    @field_validator("metrics")
-    @classmethod
-    def _known_metrics(cls, metrics: list[str]) -> list[str]:
-        for metric in metrics:
-            if not METRIC.match(metric):
-                raise ValueError(
-                    f"unknown metric {metric!r}; use hit_rate@K, mrr@K, ndcg@K, recall@K, "
-                    "accuracy, auc, f1, log_loss, rmse, mae or r2"
-                )
-        return metrics
 
 
 def metric_task(metric: str) -> str:

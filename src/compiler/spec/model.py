@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import Field
-
 from rscale.compiler.spec.base import Block
 from rscale.registry import Registry
 

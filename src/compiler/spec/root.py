@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Literal, Union
 
 from pydantic import Field
-
 from rscale.compiler.spec.base import Block
 from rscale.compiler.spec.checks import Check
 from rscale.compiler.spec.data import DataSpec

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
-
+from pydantic import Field
 from rscale.compiler.spec.base import Block
 from rscale.registry import Registry
 
@@ -62,13 +61,9 @@ class CustomTier(_Tier):
     """Your own container: an image URI, or one built from the generated build context."""
 
     tier: Literal["custom"]
-    image: str | None = Field(None, description="A container image URI. Without it, a build context is generated.")
-    build: BuildContext | None = None
+    image: str | None = Field(None, description="A container image URI that serves the model package. Give this or `build`.")
+    build: BuildContext | None = Field(
+        None, description="Generate a build context (Dockerfile) for the image instead; `build: {}` takes the defaults."
+    )
     instance_type: str = Field("ml.m5.large", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
     instance_count: int = Field(1, ge=1)
-
-    @model_validator(mode="after")
-    def _image_or_build(self) -> "CustomTier":
-        if self.image is None and self.build is None:
-            object.__setattr__(self, "build", BuildContext())
-        return self

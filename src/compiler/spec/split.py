@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, model_validator
-
 from rscale.compiler.spec.base import Block
 
 
@@ -18,7 +17,7 @@ class SplitSpec(Block):
     test: float = Field(0.1, gt=0, lt=1)
 
     @model_validator(mode="after")
-    def _fractions(self) -> "SplitSpec":
+    def _fractions(self) -> SplitSpec:
         if self.validation + self.test >= 1:
             raise ValueError("validation + test must leave rows for training (sum below 1)")
         return self
