@@ -1,0 +1,151 @@
+"""`rs compile` and `rs run`: from a spec to a plan and a pipeline, and from a pipeline to a live endpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from rscale.cli.app import app, console, err_console, friendly_errors
+
+OVERRIDES = typer.Argument(None, help="Overrides in Hydra's grammar: key=value, +key=value, ~key, key=a,b (sweep).")
+STACK = typer.Option(None, "--stack", "-s", help="Stack to run on (stacks/NAME.yaml). Default: the active stack.")
+MULTIRUN = typer.Option(False, "--multirun", "-m", help="Expand sweeps (key=a,b, range(), choice()) into members.")
+
+
+def _stack(name: str | None) -> str:
+    from rscale.stacks import active_stack_name
+
+    return name or active_stack_name()
+
+
+def _compile(spec: Path, overrides: list[str] | None, stack: str | None, multirun: bool, offline: bool):
+    from rscale.compiler.compilation import compile_spec
+    from rscale.compiler.errors import Problem, SpecError
+
+    compiled = compile_spec(spec, overrides or [], stack=_stack(stack), offline=offline)
+    if compiled.is_sweep and not multirun:
+        raise SpecError(
+            [Problem("these overrides describe a sweep", fix="add -m (--multirun) to run every member")]
+        )
+    for warning in compiled.warnings:
+        err_console.print(warning.render(), markup=False)
+    return compiled
+
+
+@app.command("compile")
+@friendly_errors
+def compile_command(
+    spec: Path = typer.Argument(..., help="The spec file, e.g. specs/recs.yaml."),
+    overrides: list[str] = OVERRIDES,
+    stack: str = STACK,
+    multirun: bool = MULTIRUN,
+    offline: bool = typer.Option(False, "--offline", help="Skip the data contract (no warehouse access)."),
+    show_sql: bool = typer.Option(False, "--show-sql", help="Print the SQL that will run on the warehouse."),
+) -> None:
+    """Validate a spec, plan it against the stack, and emit build/<name>/plan.json and pipeline.py."""
+    from rscale.compiler.emit import emit, remember_last
+
+    compiled = _compile(spec, overrides, stack, multirun, offline)
+    if compiled.is_sweep:
+        from rscale.sweeps import emit_sweep
+
+        sweep = emit_sweep(compiled)
+        console.print(f"[bold]sweep {sweep.sweep_id}[/]: {len(compiled.plans)} members -> {sweep.folder}")
+        for member in sweep.members:
+            console.print(f"  {member.plan.hash}  {' '.join(member.plan.overrides) or '(no overrides)'}")
+        return
+    plan = compiled.plans[0]
+    out = emit(plan)
+    remember_last(out)
+    if show_sql:
+        console.print(f"-- SQL for {plan.data.warehouse}\n{plan.data.sql}", markup=False)
+    console.print(
+        f"[green]compiled[/] {plan.name} (plan {plan.hash}, stack {plan.stack.name}, "
+        f"{plan.model.type} -> {plan.serving.tier}) -> {out}/pipeline.py"
+    )
+
+
+@app.command("run")
+@friendly_errors
+def run_command(
+    spec: Path | None = typer.Argument(None, help="The spec file. Without it, runs what `rs compile` emitted last."),
+    overrides: list[str] = OVERRIDES,
+    stack: str = STACK,
+    multirun: bool = MULTIRUN,
+    resume: str | None = typer.Option(None, "--resume", help="Resume a sweep by id (the same command also resumes)."),
+    max_parallel: int = typer.Option(1, "--max-parallel", min=1, help="Sweep members to run side by side."),
+    offline: bool = typer.Option(False, "--offline", help="Skip the compile-time data contract."),
+) -> None:
+    """Run a use case end to end: check, load, split, train, evaluate, register and deploy."""
+    from rscale.compiler.emit import emit, last_compiled, remember_last
+
+    if spec is None:
+        if overrides:
+            from rscale.errors import ConfigurationError
+
+            raise ConfigurationError("overrides need a spec", fix="rs run specs/NAME.yaml key=value")
+        build = last_compiled()
+        if build is None:
+            from rscale.errors import ConfigurationError
+
+            raise ConfigurationError("nothing compiled yet", fix="rs compile specs/recs.yaml, or rs run specs/recs.yaml")
+        outcome = _run_build(build)
+        render_outcome(outcome)
+        return
+    compiled = _compile(spec, overrides, stack, multirun, offline)
+    if compiled.is_sweep:
+        from rscale.sweeps import run_sweep
+
+        run_sweep(compiled, resume=resume, max_parallel=max_parallel)
+        return
+    build = emit(compiled.plans[0])
+    remember_last(build)
+    render_outcome(_run_build(build))
+
+
+def _run_build(build: Path) -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"rscale_build_{build.name}", build / "pipeline.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    console.print(f"[bold]running[/] {build / 'pipeline.py'}")
+    return module.run()
+
+
+def render_outcome(outcome: Any) -> None:
+    """The end-of-run summary: metrics against the baseline, the gate, the endpoint and one prediction."""
+    import json
+
+    from rich.table import Table
+
+    table = Table(title=f"{outcome.name}  (plan {outcome.plan_hash}, {outcome.seconds:.1f}s)", title_justify="left")
+    table.add_column("metric")
+    table.add_column("model", justify="right")
+    table.add_column(f"baseline: {outcome.baseline}", justify="right")
+    for metric, value in outcome.metrics.items():
+        base = outcome.baseline_metrics.get(metric)
+        table.add_row(metric, f"{value:.4f}", "-" if base is None else f"{base:.4f}")
+    console.print(table)
+    gate = outcome.gate
+    console.print(("[green]gate passed[/]: " if gate.get("passed") else "[red]gate failed[/]: ") + gate.get("reason", ""))
+    registration = outcome.registration
+    console.print(f"registered: {registration.get('model_name')} version {registration.get('version')}"
+                  + (f" ({registration['stage']})" if registration.get("stage") else ""))
+    training = outcome.training
+    if training.get("tracker_url"):
+        console.print(f"tracked: {training['tracker_url']}")
+    deployment = outcome.deployment
+    if deployment.get("deployed"):
+        endpoint = deployment["endpoint"]
+        console.print(f"[bold]endpoint[/]: {endpoint['url']} ({endpoint['tier']}, version {endpoint['model_version']})")
+        console.print(f"  request:  {json.dumps(deployment['example_request'])}", markup=False)
+        console.print(f"  response: {json.dumps(deployment['example_response'])}", markup=False)
+        console.print(f"  try it:   rs predict {outcome.name} '{json.dumps(deployment['example_request'])}'", markup=False)
+    else:
+        console.print(f"[yellow]not deployed[/]: {deployment.get('reason')}")
+    for error in outcome.tracker_errors:
+        err_console.print(f"[yellow]tracker warning[/]: {error}")

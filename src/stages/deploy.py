@@ -1,0 +1,44 @@
+"""Deploy step: serve the package on the spec's tier when the gate passed, then send one smoke request."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import pyarrow as pa
+from zenml import step
+
+from rscale.compiler.plan import Plan
+from rscale.stages import materializers  # noqa: F401
+from rscale.stages.artifacts import Deployment, PackageDir
+from rscale.stages.progress import note, report
+
+
+def example_request(plan: Plan, test: pa.Table) -> dict:
+    """One request record built from a held-out row: what a client would send."""
+    row = test.slice(0, 1).to_pylist()[0] if test.num_rows else {}
+    return {f.name: row.get(f.name) for f in plan.features.inputs}
+
+
+@step(enable_cache=False)
+def deploy_model(
+    model_package: PackageDir, evaluation: dict, test: pa.Table, plan: Plan
+) -> Annotated[Deployment, "deployment"]:
+    """Deploy only what passed the gate; the deployer makes a re-run of the same plan a no-op."""
+    from rscale.compiler.spec.serving import SERVING
+
+    if not evaluation["gate"]["passed"]:
+        note("deploy", "skipped: the model did not pass the gate", ok=False)
+        return Deployment(deployed=False, reason="the model did not pass the gate: " + evaluation["gate"]["reason"])
+    deployer = SERVING.load(plan.serving.tier)(plan.stack)
+    with report("deploy", f"{plan.serving.tier} endpoint") as status:
+        endpoint = deployer.deploy(plan, model_package.path)
+        request = example_request(plan, test)
+        response = deployer.predict(plan.name, request)
+        status.done(f"{endpoint.url} serving version {endpoint.model_version}")
+    return Deployment(
+        deployed=True,
+        reason="gate passed",
+        endpoint=endpoint.model_dump(mode="json"),
+        example_request=request,
+        example_response=response,
+    )

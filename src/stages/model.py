@@ -1,0 +1,129 @@
+"""Model steps: train with Lightning, evaluate against the baseline and gate, register the version.
+
+The tracker run opened by `train_model` is re-opened by id in the later steps, so one tracked run holds
+the params, per-epoch curves, final metrics, the gate decision and a link to the package.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import pyarrow as pa
+from zenml import get_step_context, log_metadata, step
+
+from rscale.compiler.plan import Plan
+from rscale.paths import state_dir
+from rscale.stages import materializers  # noqa: F401
+from rscale.stages.artifacts import PackageDir, Registration, TrainingSummary
+from rscale.stages.progress import note, report
+
+
+def _tags(plan: Plan) -> dict[str, str]:
+    tags = {"rscale.plan_hash": plan.hash, "rscale.spec": plan.name, "rscale.stack": plan.stack.name}
+    try:
+        tags["zenml.run_id"] = str(get_step_context().pipeline_run.id)
+    except RuntimeError:
+        pass
+    sweep = plan.swept and _sweep_id()
+    if sweep:
+        tags["rscale.sweep_id"] = sweep
+    for key, value in plan.swept.items():
+        tags[f"sweep.{key}"] = str(value)
+    return tags
+
+
+def _sweep_id() -> str | None:
+    import os
+
+    return os.environ.get("RS_SWEEP_ID")
+
+
+@step
+def train_model(
+    train: pa.Table, validation: pa.Table, plan: Plan, check_report: dict, fingerprint: str
+) -> tuple[Annotated[PackageDir, "model_package"], Annotated[TrainingSummary, "training"]]:
+    """Train the spec's model with Lightning on the plan's hardware; checkpoints make a killed run resumable."""
+    from rscale.models.training import train as fit
+    from rscale.trackers import open_run
+
+    workdir = state_dir() / "work" / plan.name / plan.hash
+    run = open_run(plan, run_name=f"{plan.name}-{plan.hash}", tags=_tags(plan))
+    try:
+        run.log_params(plan.model_dump(mode="json", exclude={"stack", "checks", "data"}))
+        run.log_params({"data.fingerprint": fingerprint, "data.sql": plan.data.sql[:500]})
+        run.log_dict("checks.json", check_report)
+        logger = run.lightning_logger()
+        with report("train", f"{plan.model.type} on {plan.hardware.accelerator} x{plan.hardware.devices}") as status:
+            result = fit(plan, train, validation, workdir, loggers=[logger] if logger else [], progress=True)
+            status.done(
+                f"{result.epochs_run} epochs, best epoch {result.best_epoch}, {result.samples_per_second:,.0f} samples/s"
+            )
+    finally:
+        run.close()
+    summary = TrainingSummary(
+        history=result.history,
+        best_epoch=result.best_epoch,
+        epochs_run=result.epochs_run,
+        samples_per_second=result.samples_per_second,
+        train_rows=result.train_rows,
+        tracker_run_id=run.run_id,
+        tracker_url=run.url,
+        tracker_errors=list(run.errors),
+    )
+    return PackageDir(path=result.package_dir), summary
+
+
+@step
+def evaluate_model(
+    model_package: PackageDir, training: TrainingSummary, train: pa.Table, test: pa.Table, plan: Plan
+) -> Annotated[dict, "evaluation"]:
+    """Score the model and the baseline on the held-out split; the gate decides whether it ships."""
+    from rscale.models.evaluation import evaluate
+    from rscale.trackers import open_run
+
+    with report("evaluate", f"{', '.join(plan.evaluate.metrics)} vs {plan.evaluate.baseline}") as status:
+        evaluation = evaluate(model_package.path, plan, train, test)
+        gate = evaluation.gate
+        status.done(
+            " ".join(f"{k}={v:.4f}" for k, v in evaluation.metrics.items())
+            + (f" | baseline {gate.metric}={gate.baseline_value:.4f}" if gate.baseline_value is not None else "")
+        )
+    note("gate", gate.reason, ok=gate.passed)
+    run = open_run(plan, run_name=f"{plan.name}-{plan.hash}", run_id=training.tracker_run_id)
+    try:
+        run.log_metrics({f"test_{k}": v for k, v in evaluation.metrics.items()})
+        run.log_metrics({f"baseline_{k}": v for k, v in evaluation.baseline_metrics.items()})
+        run.log_metrics({"gate_passed": float(gate.passed)})
+        run.set_tags({"rscale.gate": "passed" if gate.passed else "failed"})
+        run.log_dict("evaluation.json", evaluation.model_dump(mode="json"))
+    finally:
+        run.close()
+    out: dict[str, Any] = evaluation.model_dump(mode="json")
+    out["tracker_errors"] = list(training.tracker_errors) + list(run.errors)
+    return out
+
+
+@step
+def register_model(
+    model_package: PackageDir, evaluation: dict, plan: Plan, fingerprint: str
+) -> Annotated[Registration, "registration"]:
+    """Record the version in ZenML's model registry with its metrics, plan hash and data fingerprint."""
+    gate = evaluation["gate"]
+    metadata = {
+        "metrics": evaluation["metrics"],
+        "baseline": evaluation["baseline"],
+        "baseline_metrics": evaluation["baseline_metrics"],
+        "gate_passed": gate["passed"],
+        "gate_reason": gate["reason"],
+        "plan_hash": plan.hash,
+        "data_fingerprint": fingerprint,
+        "package_version": model_package.manifest().get("version", plan.hash),
+    }
+    log_metadata(metadata=metadata, infer_model=True)
+    model = get_step_context().model
+    stage = None
+    if gate["passed"]:
+        model.set_stage("production", force=True)
+        stage = "production"
+    note("register", f"model {model.name} version {model.version}" + (f" -> {stage}" if stage else " (not promoted)"))
+    return Registration(model_name=model.name, version=str(model.version), stage=stage)

@@ -1,0 +1,130 @@
+"""Run a compiled plan: the pre-flight work on the client, the ZenML pipeline, and the run's outcome.
+
+Before the pipeline starts: the tracker is checked (a bad tracker fails before any training), the stack is
+registered with ZenML, yesterday's prediction logs are ingested into the warehouse, and the data
+fingerprint is taken, which keys the cache of the data steps.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from rscale.compiler.plan import Plan
+from rscale.errors import RscaleError
+from rscale.paths import use_project_state
+from rscale.stages.artifacts import Deployment
+
+
+class RunOutcome(BaseModel):
+    """What `rs run` reports: metrics, the gate decision, where the model is served, and a sample answer."""
+
+    name: str
+    plan_hash: str
+    run_id: str
+    run_name: str
+    seconds: float
+    fingerprint: str
+    swept: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    baseline: str = "none"
+    baseline_metrics: dict[str, float] = Field(default_factory=dict)
+    gate: dict[str, Any] = Field(default_factory=dict)
+    training: dict[str, Any] = Field(default_factory=dict)
+    registration: dict[str, Any] = Field(default_factory=dict)
+    deployment: dict[str, Any] = Field(default_factory=dict)
+    tracker_errors: list[str] = Field(default_factory=list)
+
+
+def prepare(plan: Plan) -> str:
+    """Client-side work before the pipeline: tracker pre-flight, feedback ingest, data fingerprint."""
+    from rscale.data.feedback import ingest_predictions
+    from rscale.trackers import preflight
+    from rscale.warehouses import connect
+
+    preflight(plan)
+    with connect(plan.stack.warehouse) as warehouse:
+        ingest_predictions(warehouse, plan.name)
+        return warehouse.fingerprint(plan.data.sql)
+
+
+def run_compiled(
+    plan_file: str | Path,
+    options: dict[str, Any] | None = None,
+    fingerprint: str | None = None,
+    deploy: bool = True,
+) -> RunOutcome:
+    """Run the pipeline for one compiled plan on its stack and collect the outcome."""
+    use_project_state()
+    plan = Plan.read(plan_file)
+    started = time.perf_counter()
+    fingerprint = fingerprint or prepare(plan)
+
+    from zenml import Model
+
+    from rscale.stacks import ensure_registered
+    from rscale.stages.pipeline import use_case_pipeline
+
+    ensure_registered(plan.stack)
+    run_name = f"{plan.name}-{plan.hash[:8]}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    configured = use_case_pipeline.with_options(
+        run_name=run_name,
+        model=Model(name=plan.name, description=f"rscale use case {plan.name}", tags=["rscale"]),
+        **(options or {}),
+    )
+    try:
+        run = configured(plan=plan, fingerprint=fingerprint, deploy=deploy)
+    except RscaleError:
+        raise
+    except Exception as exc:  # a step failed: surface rscale's own error rather than ZenML's wrapper
+        cause = _rscale_cause(exc)
+        if cause is not None:
+            raise cause from None
+        raise
+    return outcome(run, plan, fingerprint, time.perf_counter() - started)
+
+
+def _rscale_cause(exc: BaseException) -> RscaleError | None:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, RscaleError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return None
+
+
+def _load(run: Any, step: str, output: str) -> Any:
+    return run.steps[step].outputs[output][0].load()
+
+
+def outcome(run: Any, plan: Plan, fingerprint: str, seconds: float) -> RunOutcome:
+    evaluation = _load(run, "evaluate_model", "evaluation")
+    training = _load(run, "train_model", "training")
+    registration = _load(run, "register_model", "registration")
+    deployment = (
+        _load(run, "deploy_model", "deployment")
+        if "deploy_model" in run.steps
+        else Deployment(deployed=False, reason="sweep member: deploy the best one with rs run .../best.yaml")
+    )
+    return RunOutcome(
+        name=plan.name,
+        plan_hash=plan.hash,
+        run_id=str(run.id),
+        run_name=run.name,
+        seconds=seconds,
+        fingerprint=fingerprint,
+        swept=plan.swept,
+        metrics=evaluation["metrics"],
+        baseline=evaluation["baseline"],
+        baseline_metrics=evaluation["baseline_metrics"],
+        gate=evaluation["gate"],
+        training=training.model_dump(mode="json"),
+        registration=registration.model_dump(mode="json"),
+        deployment=deployment.model_dump(mode="json"),
+        tracker_errors=evaluation.get("tracker_errors", []),
+    )
