@@ -19,6 +19,7 @@ import inspect
 from typing import Any
 
 import pytorch_lightning as pl
+
 from rscale.errors import RscaleError
 from rscale.models.task_module import TaskSteps
 

@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import torch
+
 from rscale.models.package import RequestError
 
 PAD, OOV = 0, 1

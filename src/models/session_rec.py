@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from rscale.models.task_module import TaskModule
 from torch import nn
+
+from rscale.models.task_module import TaskModule
 
 
 class SessionRecModel(TaskModule):

@@ -14,6 +14,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+
 from rscale.models import metrics as metric_functions
 from rscale.models.preprocess import IGNORE_CLASS, OOV, RESERVED
 

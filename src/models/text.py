@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from rscale.models.task_module import TaskModule
 from torch import nn
+
+from rscale.models.task_module import TaskModule
 
 
 class TextModel(TaskModule):

@@ -1,0 +1,373 @@
+"""Training: a plan and two Arrow tables in, a model package and its history out.
+
+The Lightning Trainer is configured from `plan.hardware` and `plan.train`. Inputs are encoded once into
+tensors, and batches are slices of them (no worker processes, no per-row collation), so the loop runs
+at the speed of a hand-written one. A re-run in the same workdir resumes from `checkpoints/last.ckpt`.
+Multi-GPU DDP (`hardware.launcher == "subprocess"`) never runs in the calling process: it is launched
+as `torchrun ... -m rscale.models.launch <workdir>`, because DDP inside a ZenML step re-executes the
+pipeline for every extra rank.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytorch_lightning as pl
+import torch
+from pydantic import BaseModel
+
+from rscale.errors import RscaleError
+
+CHECKPOINTS = "checkpoints"
+LAST = "last.ckpt"
+PACKAGE = "package"
+DDP_JOB = "ddp"
+RESULT = "result.json"
+HISTORY = "history.json"
+DDP_ACCELERATOR_ENV = "RS_DDP_ACCELERATOR"  # tests: "cpu" runs the DDP child on CPU processes with gloo
+
+
+class TrainResult(BaseModel):
+    package_dir: str
+    history: list[dict[str, float]]
+    best_epoch: int | None
+    epochs_run: int
+    samples_per_second: float
+    train_rows: int
+    checkpoint: str | None
+    world_size: int = 1
+    resumed_from: str | None = None
+
+
+# --- batches --------------------------------------------------------------------------------------
+class TensorBatches(torch.utils.data.Dataset):
+    """Pre-built tensors; indexing with a tensor of row indices returns one whole batch."""
+
+    def __init__(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.tensors = tensors
+        self.rows = len(next(iter(tensors.values())))
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def __getitem__(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
+        batch = {name: tensor[index] for name, tensor in self.tensors.items()}
+        if "lengths" in batch:
+            # sequences are right-padded to max_len; a batch of short sessions needs only its longest
+            width = max(1, int(batch["lengths"].max()))
+            batch["sequence"] = batch["sequence"][:, :width]
+        return batch
+
+
+class BatchOrder(torch.utils.data.Sampler):
+    """Yields index tensors, one per batch: seeded shuffles per epoch (Lightning calls set_epoch), sharded by rank."""
+
+    def __init__(self, rows: int, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1):
+        self.rows, self.batch_size, self.shuffle, self.seed = rows, batch_size, shuffle, seed
+        self.rank, self.world_size, self.epoch = rank, world_size, 0
+        self.per_rank = math.ceil(rows / world_size) if world_size > 1 else rows
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _order(self) -> torch.Tensor:
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(self.rows, generator=generator)
+        else:
+            order = torch.arange(self.rows)
+        if self.world_size > 1:
+            # every rank must run the same number of steps, so the shortest shards borrow a few rows
+            padded = self.per_rank * self.world_size
+            if padded > self.rows:
+                order = torch.cat([order, order[: padded - self.rows]])
+            order = order[self.rank :: self.world_size]
+        return order
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._order().split(self.batch_size))
+
+    def __len__(self) -> int:
+        return math.ceil(self.per_rank / self.batch_size)
+
+
+def _as_is(batch: Any) -> Any:
+    return batch
+
+
+def batch_loader(
+    tensors: dict[str, torch.Tensor], batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1
+) -> torch.utils.data.DataLoader:
+    dataset = TensorBatches(tensors)
+    order = BatchOrder(len(dataset), batch_size, shuffle, seed, rank, world_size)
+    return torch.utils.data.DataLoader(dataset, sampler=order, batch_size=None, collate_fn=_as_is, num_workers=0)
+
+
+# --- the public entry point -----------------------------------------------------------------------
+def train(
+    plan: Any,
+    train: pa.Table,
+    validation: pa.Table,
+    workdir: Path,
+    loggers: Sequence = (),
+    progress: bool = True,
+) -> TrainResult:
+    """Fit the plan's model on `train`, validate on `validation`, and write a package under workdir/package."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    if train.num_rows == 0:
+        raise RscaleError("the training split has no rows", fix="check data.query and the split fractions")
+    hardware = plan.hardware
+    if hardware.launcher == "subprocess":
+        if os.environ.get(DDP_ACCELERATOR_ENV) != "cpu":
+            check_gpus(plan)
+        return _train_in_child(plan, train, validation, workdir, loggers, progress)
+    check_gpus(plan)
+    return train_in_process(plan, train, validation, workdir, loggers, progress)
+
+
+def check_gpus(plan: Any) -> None:
+    """Fail before Lightning does, with the fix, when the plan asks for GPUs this machine lacks."""
+    hardware = plan.hardware
+    if hardware.accelerator != "gpu":
+        return
+    available = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if available < hardware.devices:
+        found = "no CUDA GPU is available" if available == 0 else f"only {available} CUDA GPU(s) are available"
+        raise RscaleError(
+            f"train.gpus is {plan.train.gpus}, but {found} on this machine (torch {torch.__version__})",
+            fix="set train.gpus: 0 (override: train.gpus=0) to train on the CPU, or run on a stack with GPUs "
+            "(a SageMaker step operator)",
+        )
+
+
+# --- in this process ------------------------------------------------------------------------------
+def train_in_process(
+    plan: Any,
+    train: pa.Table,
+    validation: pa.Table,
+    workdir: Path,
+    loggers: Sequence = (),
+    progress: bool = True,
+    *,
+    accelerator: str | None = None,
+    devices: int | None = None,
+    strategy: str | None = None,
+) -> TrainResult:
+    """Train here, with Lightning; under torchrun every rank runs this and rank 0 writes the package."""
+    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+
+    from rscale.models.metrics import logged_name
+    from rscale.models.package import build_module, model_config_for, write_package
+    from rscale.models.preprocess import Preprocessor
+
+    _quiet_lightning()
+    workdir = Path(workdir)
+    rank = int(os.environ.get("RANK", "0"))
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    pl.seed_everything(plan.train.seed, verbose=False)
+
+    checkpoints = workdir / CHECKPOINTS
+    last = checkpoints / LAST
+    preprocess_path, config_path = workdir / "preprocess.json", workdir / "model_config.json"
+    preprocessor = Preprocessor.fit(plan, train)
+    model_config = model_config_for(plan, preprocessor)
+    resume = None
+    if last.exists() and preprocess_path.exists() and config_path.exists():
+        previous = json.loads(config_path.read_text())
+        if {k: previous.get(k) for k in ("model", "shapes")} == {k: model_config[k] for k in ("model", "shapes")}:
+            # resume with the vocabularies the checkpoint was trained with
+            preprocessor = Preprocessor.from_dict(json.loads(preprocess_path.read_text()))
+            model_config = model_config_for(plan, preprocessor)
+            resume = last
+        elif rank == 0:
+            warnings.warn(f"{last} was trained with another model or data shape; starting afresh", stacklevel=2)
+            shutil.rmtree(checkpoints, ignore_errors=True)
+    if rank == 0:
+        preprocess_path.write_text(json.dumps(preprocessor.to_dict()))
+        config_path.write_text(json.dumps(model_config))
+
+    module = build_module(model_config)
+    train_tensors = preprocessor.transform(train)
+    has_validation = validation is not None and validation.num_rows > 0
+    batch_size = plan.train.batch_size
+    train_loader = batch_loader(train_tensors, batch_size, True, plan.train.seed, rank, world_size)
+    val_loader = (
+        batch_loader(preprocessor.transform(validation), max(batch_size, 1024), False) if has_validation else None
+    )
+
+    stopping = plan.train.early_stopping
+    monitor = logged_name(stopping.monitor, prefix="") if stopping else "val_loss"
+    mode = stopping.mode if stopping else "min"
+    checkpoint = ModelCheckpoint(
+        dirpath=checkpoints,
+        filename="best",
+        monitor=monitor if has_validation else None,
+        mode=mode,
+        save_last=True,
+        save_top_k=1,
+        enable_version_counter=False,
+    )
+    history_path = workdir / HISTORY
+    earlier = json.loads(history_path.read_text()) if resume and history_path.exists() else []
+    recorder = HistoryRecorder(earlier, history_path if rank == 0 else None)
+    callbacks: list[Any] = [checkpoint, recorder]
+    if stopping and has_validation:
+        callbacks.append(EarlyStopping(monitor=monitor, patience=stopping.patience, mode=mode))
+    if progress:
+        callbacks.append(RichProgressBar(leave=True))
+
+    trainer = pl.Trainer(
+        accelerator=accelerator or plan.hardware.accelerator,
+        devices=devices or plan.hardware.devices,
+        strategy=strategy or plan.hardware.strategy,
+        precision=plan.hardware.precision,
+        max_epochs=plan.train.max_epochs,
+        logger=list(loggers) if loggers else False,
+        callbacks=callbacks,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=max(1, min(50, len(train_loader))),
+        default_root_dir=str(workdir),
+    )
+    try:
+        trainer.fit(module, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
+    except Exception as exc:  # Lightning's configuration errors become errors with a fix
+        if type(exc).__name__ == "MisconfigurationException":
+            raise RscaleError(
+                f"the trainer rejected the plan's hardware settings: {exc}",
+                fix="check train.gpus and train.precision for this machine",
+            ) from None
+        raise
+
+    history = recorder.history
+    best_epoch = _best_epoch(history, monitor, mode) if has_validation else (history[-1]["epoch"] if history else None)
+    if checkpoint.best_model_path and Path(checkpoint.best_model_path).exists():
+        state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)["state_dict"]
+        module.load_state_dict(state)
+    seconds = sum(h.get("train_seconds", 0.0) for h in history)
+    samples = train.num_rows * sum(1 for h in history if "train_seconds" in h)
+    package_dir = workdir / PACKAGE
+    if trainer.is_global_zero:
+        write_package(package_dir, module.cpu(), preprocessor, model_config, name=plan.name, plan_hash=plan.hash)
+    return TrainResult(
+        package_dir=str(package_dir),
+        history=history,
+        best_epoch=best_epoch,
+        epochs_run=len(history),
+        samples_per_second=samples / seconds if seconds > 0 else 0.0,
+        train_rows=train.num_rows,
+        checkpoint=str(last) if last.exists() else None,
+        world_size=trainer.world_size,
+        resumed_from=str(resume) if resume else None,
+    )
+
+
+def _best_epoch(history: list[dict[str, float]], monitor: str, mode: str) -> int | None:
+    scored = [h for h in history if monitor in h and math.isfinite(h[monitor])]
+    if not scored:
+        return None
+    pick = min if mode == "min" else max
+    return int(pick(scored, key=lambda h: h[monitor])["epoch"])
+
+
+def _quiet_lightning() -> None:
+    """Lightning's banners ("GPU available", "few workers", model summaries) are noise for a CLI."""
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    warnings.filterwarnings("ignore", ".*LeafSpec.*")
+    warnings.filterwarnings("ignore", ".*Checkpoint directory.*exists and is not empty.*")
+    warnings.filterwarnings("ignore", ".*is_leaf.*")
+
+
+class HistoryRecorder(pl.Callback):
+    """Keeps one dict of logged metrics per epoch (after validation), and the pure training time."""
+
+    def __init__(self, earlier: list[dict[str, float]], path: Path | None) -> None:
+        self.history = list(earlier)
+        self.path = path
+        self._started = self._last_batch = 0.0
+
+    def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+        self._started = self._last_batch = time.perf_counter()
+
+    def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self._last_batch = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        entry: dict[str, float] = {"epoch": float(trainer.current_epoch)}
+        for name, value in trainer.callback_metrics.items():
+            entry[name] = float(value)
+        entry["train_seconds"] = self._last_batch - self._started
+        entry["epoch"] = int(entry["epoch"])  # type: ignore[assignment]
+        self.history.append(entry)
+        if self.path is not None:
+            self.path.write_text(json.dumps(self.history))
+
+
+# --- multi-GPU: in a child process ----------------------------------------------------------------
+def _train_in_child(
+    plan: Any, train: pa.Table, validation: pa.Table, workdir: Path, loggers: Sequence, progress: bool
+) -> TrainResult:
+    """Write the job to workdir/ddp, run it under torchrun, and read back rank 0's result."""
+    import pyarrow.parquet as pq
+
+    job = workdir / DDP_JOB
+    job.mkdir(parents=True, exist_ok=True)
+    pq.write_table(train, job / "train.parquet")
+    pq.write_table(validation, job / "validation.parquet")
+    (job / "plan.json").write_text(plan.to_json())
+    (job / "options.json").write_text(json.dumps({"progress": progress}))
+    (workdir / RESULT).unlink(missing_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={plan.hardware.devices}",
+        "-m",
+        "rscale.models.launch",
+        str(workdir),
+    ]
+    log_path = job / "train.log"
+    tail: list[str] = []
+    with (
+        log_path.open("w") as log,
+        subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ)
+        ) as child,
+    ):
+        assert child.stdout is not None
+        for line in child.stdout:
+            log.write(line)
+            tail = (tail + [line])[-25:]
+            if progress:
+                sys.stdout.write(line)
+        code = child.wait()
+    if code != 0 or not (workdir / RESULT).exists():
+        raise RscaleError(
+            f"multi-GPU training ({plan.hardware.devices} processes, torchrun) failed with exit code {code}; "
+            f"last output:\n{''.join(tail)}",
+            fix=f"the whole log is {log_path}; try train.gpus=1 to rule out DDP itself",
+        )
+    result = TrainResult.model_validate_json((workdir / RESULT).read_text())
+    for entry in result.history:  # the child had no loggers: replay its history into the caller's
+        step = int(entry.get("epoch", 0))
+        for logger in loggers:
+            logger.log_metrics({k: v for k, v in entry.items() if k != "epoch"}, step=step)
+    return result

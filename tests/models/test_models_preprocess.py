@@ -1,0 +1,110 @@
+"""Preprocessing: fitted on train only, vectorised encoding, OOV and padding, and the serving path agrees."""
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from conftest import conversion_table, plan_for
+
+from rscale.models.package import RequestError
+from rscale.models.preprocess import OOV, PAD, RESERVED, Preprocessor
+
+
+def test_sequence_vocabulary_shared_with_target_and_last_items_kept(recs_plan):
+    train = pa.table({
+        "items": pa.array([["a", "b", None], ["b"], [], None], pa.list_(pa.string())),
+        "next_item": ["c", "b", "b", "a"],
+    })
+    pre = Preprocessor.fit(recs_plan, train)
+    vocab = pre.vocabularies["items"]
+    assert vocab[0] == "b"  # most frequent first
+    assert set(vocab) == {"a", "b", "c"}
+    batch = pre.transform(train)
+    index = {t: i + RESERVED for i, t in enumerate(vocab)}
+    assert batch["lengths"].tolist() == [2, 1, 0, 0]  # the null element and the null list are dropped
+    assert batch["sequence"][0, :3].tolist() == [index["a"], index["b"], PAD]
+    assert batch["target"].tolist() == [index["c"], index["b"], index["b"], index["a"]]
+    unseen = pre.transform(pa.table({"items": pa.array([["zzz", "a"]]), "next_item": ["nope"]}))
+    assert unseen["sequence"][0, :2].tolist() == [OOV, index["a"]]
+    assert unseen["target"].tolist() == [OOV]
+
+
+def test_sequence_truncates_to_the_last_max_len_items():
+    plan = plan_for("recs", ["model.max_len=3"])
+    table = pa.table({"items": pa.array([["a", "b", "c", "d", "e"]]), "next_item": ["a"]})
+    pre = Preprocessor.fit(plan, table)
+    batch = pre.transform(table)
+    index = pre._index["items"]
+    assert batch["sequence"][0].tolist() == [index["c"], index["d"], index["e"]]
+    served = pre.encode_records([{"items": ["a", "b", "c", "d", "e"]}])
+    assert served["sequence"][0].tolist() == batch["sequence"][0].tolist()
+
+
+def test_numeric_stats_from_train_only_and_nulls_become_the_mean(conversion_plan):
+    train, other = conversion_table(200, seed=1), conversion_table(50, seed=2)
+    pre = Preprocessor.fit(conversion_plan, train)
+    price = next(f for f in pre.numeric if f["name"] == "avg_price")
+    assert price["mean"] == pytest.approx(np.nanmean(train["avg_price"].to_numpy(zero_copy_only=False)))
+    batch = pre.transform(other)
+    column = [f["name"] for f in pre.numeric].index("avg_price")
+    assert batch["numeric"][:3, column].abs().max() < 1e-6  # NaN -> mean -> 0 after standardising
+    assert batch["numeric"].dtype.is_floating_point and not batch["numeric"].isnan().any()
+    assert batch["target"].dtype.is_floating_point
+
+
+def test_records_and_tables_encode_identically(conversion_plan):
+    table = conversion_table(20, seed=3)
+    pre = Preprocessor.fit(conversion_plan, table)
+    inputs = [f.name for f in conversion_plan.features.inputs]
+    records = [{k: row[k] for k in inputs} for row in table.to_pylist()[:5]]
+    records[0]["device"] = "fridge"  # unknown category: OOV, not an error
+    served = pre.encode_records(records)
+    batch = pre.transform(table.slice(0, 5))
+    assert np.allclose(served["numeric"].numpy(), batch["numeric"].numpy(), atol=1e-5)
+    assert served["categorical"][0, 0] == OOV
+    assert served["categorical"][1:].tolist() == batch["categorical"][1:].tolist()
+
+
+def test_text_hashing_agrees_between_paths():
+    plan = plan_for("conversion", ["model={type:text,dim:16,buckets:1024}", "features.inputs=[{name:review,type:text}]"])
+    table = pa.table({"review": ["Great, fast shipping!", None, ""], "purchased": [1, 0, 0]})
+    pre = Preprocessor.fit(plan, table)
+    batch = pre.transform(table)
+    served = pre.encode_records([{"review": "Great, fast shipping!"}, {"review": None}, {"review": ""}])
+    assert batch["text"][0, :3].tolist() == served["text"][0, :3].tolist()
+    assert (batch["text"][0, :3] > 0).all() and batch["text"][0, 3:].eq(0).all()
+    assert batch["text"][1:].eq(0).all()
+
+
+def test_multiclass_and_regression_targets():
+    plan = plan_for("conversion", ["features.target.name=segment", "features.target.type=categorical",
+                                   "evaluate.metrics=[accuracy]", "evaluate.baseline=logistic", "evaluate.gate.metric=accuracy"])
+    table = conversion_table(100)
+    pre = Preprocessor.fit(plan, table)
+    assert pre.target["classes"] == ["browser", "buyer", "visitor"]
+    assert set(pre.transform(table)["target"].tolist()) <= {0, 1, 2}
+    assert pre.transform_target(pa.array(["martian"])).tolist() == [-100]
+    regression = plan_for("conversion", ["features.target.name=spend", "features.target.type=numeric",
+                                         "evaluate.metrics=[rmse]", "evaluate.baseline=linear", "evaluate.gate.metric=rmse"])
+    pre = Preprocessor.fit(regression, table)
+    assert abs(float(pre.transform(table)["target"].mean())) < 1e-4  # standardised
+
+
+def test_request_errors_name_the_field(conversion_plan):
+    pre = Preprocessor.fit(conversion_plan, conversion_table(30))
+    good = {"n_views": 1, "n_carts": 0, "n_categories": 1, "duration_s": 3.5, "avg_price": None, "device": "mobile"}
+    pre.encode_records([good])
+    pre.encode_records([dict(good, session_id="abc")])  # the id column is allowed
+    cases = [
+        ({k: v for k, v in good.items() if k != "n_carts"}, "missing field `n_carts`"),
+        (dict(good, n_views="many"), "field `n_views` expected a number"),
+        (dict(good, device=["x"]), "field `device` expected a string or integer"),
+        (dict(good, colour="red"), "unknown field(s) colour"),
+    ]
+    for record, message in cases:
+        with pytest.raises(RequestError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            pre.encode_records([record])
+    with pytest.raises(RequestError, match="non-empty list"):
+        pre.encode_records([])
+    schema = pre.request_schema()
+    assert schema["required"] == [f.name for f in conversion_plan.features.inputs]
+    assert schema["additionalProperties"] is False
