@@ -59,26 +59,28 @@ def project_requirements(extras: Iterable[str] = ()) -> list[str]:
     """rscale's dependencies plus `extras`, each pinned to the installed version (`name[extra]==x.y.z`).
 
     A requirement that is not installed here keeps its declared range."""
+    lines = [Requirement(line) for line in declared_requirements()]
     wanted = set(extras)
-    lines = declared_requirements()
-    pinned: dict[str, str] = {}
-    pending = list(wanted)
-    done: set[str] = set()
-    while True:
-        for line in lines:
-            req = Requirement(line)
-            if req.marker is not None and not any(req.marker.evaluate({"extra": e}) for e in wanted | {""}):
-                continue
-            if req.name == PROJECT:  # a meta extra such as rscale[cloud]
-                pending += [e for e in req.extras if e not in wanted]
-                wanted |= set(req.extras)
-                continue
-            pinned.setdefault(req.name.lower(), _pin(req))
-        done |= set(pending)
-        pending = [e for e in wanted if e not in done]
-        if not pending:
+    while True:  # a meta extra (rscale[cloud]) names more extras; repeat until the set stops growing
+        more = {
+            extra
+            for req in lines
+            if req.name == PROJECT and _selected(req, wanted)
+            for extra in req.extras
+            if extra not in wanted
+        }
+        if not more:
             break
+        wanted |= more
+    pinned: dict[str, str] = {}
+    for req in lines:
+        if req.name != PROJECT and _selected(req, wanted):
+            pinned.setdefault(req.name.lower(), _pin(req))
     return sorted(pinned.values(), key=str.lower)
+
+
+def _selected(req: Requirement, extras: set[str]) -> bool:
+    return req.marker is None or any(req.marker.evaluate({"extra": e}) for e in extras | {""})
 
 
 def _pin(req: Requirement) -> str:
