@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+
 from rscale.cli.app import app, console, friendly_errors
 
 
@@ -146,6 +147,7 @@ def _request_body(payload: str | None, file: Path | None) -> Any:
 def status_command(name: str | None = typer.Argument(None, help="One endpoint; without it, all.")) -> None:
     """Show endpoints: tier, URL, model version, health and what the tier reports (pid, instances, memory...)."""
     from rich.table import Table
+
     from rscale.serving.endpoint import recorded_endpoints
 
     names = [name] if name else recorded_endpoints()
@@ -173,22 +175,13 @@ def deploy_command(
     model_dir: Path | None = typer.Option(None, "--model-dir", help="Deploy this package (default: the newest of the use case)."),
 ) -> None:
     """Deploy the use case's model package on the spec's serving tier, without re-running the pipeline."""
-    import inspect
-
     from rscale.compiler.compilation import compile_spec
     from rscale.errors import ConfigurationError
     from rscale.serving.endpoint import deployer_for, latest_package
+    from rscale.stacks import active_stack_name
 
-    if stack is None:
-        try:
-            from rscale.stacks import active_stack_name  # type: ignore[attr-defined]
-
-            stack = active_stack_name()
-        except ImportError:
-            stack = "local"
-    # Deploying needs no data: skip the warehouse-backed data contract where the compiler offers that.
-    extra = {"offline": True} if "offline" in inspect.signature(compile_spec).parameters else {}
-    compiled = compile_spec(spec, overrides or [], stack=stack, **extra)
+    # Deploying reads no data: skip the warehouse-backed data contract.
+    compiled = compile_spec(spec, overrides or [], stack=stack or active_stack_name(), offline=True)
     if len(compiled.plans) != 1:
         raise ConfigurationError("deploy takes one plan, not a sweep", fix="drop the comma-separated overrides")
     plan = compiled.plans[0]

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tiny_package import EXAMPLE, conversion_plan, package_copy, trained_package
+
 from rscale.errors import RscaleError
 from rscale.serving.endpoint import Deployer, Endpoint, deployer_for, latest_package, read_state, recorded_endpoints
 from rscale.serving.local import LocalDeployer, _is_server
-from tiny_package import EXAMPLE, conversion_plan, package_copy, trained_package
 
 
 @pytest.fixture
@@ -94,6 +95,7 @@ def test_a_new_package_replaces_the_old_server_without_downtime(project: Path, d
                 versions.add(response.json()["model_version"])
             except httpx.HTTPError as exc:
                 failures.append(repr(exc))
+            stop.wait(0.005)  # leave the two shared CPUs to the servers starting and stopping
 
     thread = threading.Thread(target=client)
     thread.start()

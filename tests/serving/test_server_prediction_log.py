@@ -8,8 +8,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from rscale.serving.server import PredictionLog, create_app
 from tiny_package import EXAMPLE, trained_package
+
+from rscale.serving.server import PredictionLog, create_app
 
 
 def _client(app):  # starlette's TestClient runs the lifespan, so the final flush happens on exit

@@ -6,7 +6,6 @@ Imported by the serving test modules (pytest puts this folder on sys.path); not 
 from __future__ import annotations
 
 import functools
-import inspect
 import json
 import os
 import shutil
@@ -28,8 +27,7 @@ SESSION_DIR = Path(os.environ["RS_PROJECT_DIR"])  # set by tests/conftest.py bef
 def conversion_plan(*overrides: str) -> Any:
     from rscale.compiler.compilation import compile_spec
 
-    extra = {"offline": True} if "offline" in inspect.signature(compile_spec).parameters else {}
-    return compile_spec(REPO / "specs" / "conversion.yaml", ["train.max_epochs=1", *overrides], **extra).plans[0]
+    return compile_spec(REPO / "specs" / "conversion.yaml", ["train.max_epochs=1", *overrides], offline=True).plans[0]
 
 
 def conversion_rows(n: int, seed: int) -> Any:
@@ -61,18 +59,10 @@ def conversion_rows(n: int, seed: int) -> Any:
 @functools.cache
 def trained_package() -> Path:
     """Train the conversion model for one epoch on 96 rows; the package directory it wrote."""
+    from rscale.models.training import train
+
     plan = conversion_plan()
     workdir = SESSION_DIR / "serving-tests" / "train"
-    try:
-        from rscale.models.training import train
-    except ImportError:  # TEMPORARY until the models helper lands training: an untrained package
-        from rscale.models.package import build_module, write_package
-        from rscale.models.preprocess import Preprocessor
-
-        pre = Preprocessor.fit(plan, conversion_rows(64, 1))
-        config = {"model": plan.model.model_dump(mode="json"), "task": plan.task, "shapes": pre.shapes(),
-                  "optim": {"lr": 0.01, "weight_decay": 0.0}, "metrics": []}
-        return write_package(workdir / "package", build_module(config), pre, config, name=plan.name, plan_hash=plan.hash)
     result = train(plan, conversion_rows(64, 1), conversion_rows(32, 2), workdir, progress=False)
     return Path(result.package_dir)
 
