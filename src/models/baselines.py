@@ -57,10 +57,13 @@ class Popularity(Baseline):
         counts = np.bincount(target, minlength=self.preprocessor.shapes()["n_items"]).astype(np.float64)  # type: ignore[union-attr]
         counts[:RESERVED] = -1  # padding and OOV are never recommended
         self.counts = counts
-        self.ranking = np.argsort(-counts, kind="stable")
+        ranking = np.argsort(-counts, kind="stable")
+        self.ranking = ranking[ranking >= RESERVED]
 
     def top_k(self, batch: dict[str, torch.Tensor], k: int) -> np.ndarray:
-        return np.broadcast_to(self.ranking[:k], (len(batch["target"]), k))
+        top = np.full(k, -1, dtype=np.int64)  # a catalogue smaller than k leaves -1 (never a match)
+        top[: min(k, len(self.ranking))] = self.ranking[:k]
+        return np.broadcast_to(top, (len(batch["target"]), k))
 
     def _score(self, batch: dict[str, torch.Tensor], table: pa.Table, names: list[str]) -> dict[str, float]:
         k = metric_functions.max_k(names)
