@@ -105,6 +105,7 @@ def _print_missing(stack: object, integrations: list, server: str | None) -> Non
 def up_command(
     name: str = NAME,
     use: bool = typer.Option(False, "--use", help="Also make it the active stack (as `rs stack use`)."),
+    check: bool = typer.Option(False, "--check", help="Also ask AWS whether the bucket, roles and registry exist."),
 ) -> None:
     """Register (or update) the stack in ZenML from its YAML. Running it again changes nothing."""
     from rscale.compiler.stack import load_stack
@@ -120,6 +121,14 @@ def up_command(
     _print_missing(stack, missing_integrations(stack), zenml_server_problem(stack))
     if use:
         console.print(f"active stack: {set_active_stack(name)}", markup=False)
+    if check:
+        from rscale.errors import RscaleError
+        from rscale.stacks.aws_access import check_aws_access
+
+        problems = check_aws_access(stack)
+        if problems:
+            raise RscaleError("; ".join(problems), fix="create them, or fix the variables that name them")
+        console.print("AWS: bucket, roles and registry answered", markup=False)
 
 
 @stack_app.command("use")
