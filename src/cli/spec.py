@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+
 from rscale.cli.app import app, console, friendly_errors
 
 DEFAULT_SCHEMA = Path("schema/spec.schema.json")
@@ -22,15 +23,18 @@ def validate(
     overrides: Optional[list[str]] = typer.Argument(
         None, help="Hydra-style overrides: train.lr=1e-3, +key=value, ~key, sweeps like model.dim=32,64."
     ),
-    stack: str = typer.Option("local", "--stack", "-s", help="The stack (stacks/<name>.yaml) to check against."),
+    stack: Optional[str] = typer.Option(
+        None, "--stack", "-s", help="The stack (stacks/NAME.yaml) to check against. Default: the active stack."
+    ),
     offline: bool = typer.Option(
         False, "--offline", help="Skip the data contract (the warehouse is not asked for the query's columns)."
     ),
 ) -> None:
     """Check a spec and report every mistake at once, with file:line:col, key path and a fix."""
     from rscale.compiler.compilation import compile_spec
+    from rscale.stacks import active_stack_name
 
-    compiled = compile_spec(spec, list(overrides or []), stack=stack, offline=offline)
+    compiled = compile_spec(spec, list(overrides or []), stack=stack or active_stack_name(), offline=offline)
     for warning in compiled.warnings:
         console.print(warning.render(), markup=False)
     name = compiled.plans[0].name

@@ -124,8 +124,19 @@ def _contract(plans: list[Plan], doc: Document) -> list[Problem]:
             problems += [p for p in failed if p not in problems]
         schema = schemas[plan.data.sql]
         if schema is not None:
-            problems += [p for p in check_contract(plan, doc, schema) if p not in problems]  # type: ignore[arg-type]
+            found = [_with_override(p, plan.overrides) for p in check_contract(plan, doc, schema)]  # type: ignore[arg-type]
+            problems += [p for p in found if p not in problems]
     return problems
+
+
+def _with_override(problem: Problem, overrides: tuple[str, ...]) -> Problem:
+    """Name the override that set the problem's key (or a section holding it), as validation does."""
+    for text in overrides:
+        key = text.split("=", 1)[0].lstrip("+~")
+        path = tuple(int(p) if p.isdigit() else p for p in key.split("."))
+        if problem.path[: len(path)] == path:
+            return replace(problem, override=text)
+    return problem
 
 
 def _with_location(doc: Document, problem: Problem) -> Problem:

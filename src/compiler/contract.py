@@ -144,32 +144,9 @@ def query_schema(plan: Plan, doc: Document) -> tuple[Schema | None, list[Problem
 
 
 def _connect(config: Any) -> Any:
-    try:
-        from rscale.warehouses import connect
-    except ImportError:
-        connect = None
-    if connect is not None:
-        return connect(config, read_only=True)
-    if config.kind != "duckdb":
-        raise RuntimeError(f"no {config.kind} warehouse adapter is installed")
-    return _DuckDBSchema(config.path)
+    from rscale.warehouses import connect
 
-
-class _DuckDBSchema:
-    """Stand-in used only while `rscale.warehouses.connect` is not there: DuckDB's DESCRIBE, read-only."""
-
-    def __init__(self, path: str) -> None:
-        import duckdb
-        from rscale.paths import project_root
-
-        file = Path(path) if Path(path).is_absolute() else project_root() / path
-        self._con = duckdb.connect(str(file), read_only=True)
-
-    def schema(self, sql: str) -> Schema:
-        return [(row[0], row[1]) for row in self._con.sql(f"DESCRIBE ({sql})").fetchall()]
-
-    def close(self) -> None:
-        self._con.close()
+    return connect(config, read_only=True)
 
 
 def _first_line(exc: Exception, doc: Document) -> str:

@@ -65,6 +65,9 @@ def expand(texts: list[str]) -> list[Member]:
             )
             continue
         key = parsed.key_or_group
+        if not key:
+            problems.append(Problem("an override needs a key before `=`", override=text, fix="write key=value, e.g. train.lr=0.001"))
+            continue
         path = _path(key)
         if parsed.is_delete():
             axes.append([(Override(text, path, "delete"), None)])
@@ -143,7 +146,7 @@ def _apply_one(tree: dict[str, Any], override: Override) -> None:
                     f"index {last} is past the end of a list of {len(node)}", fix=_siblings_fix(node, last)
                 )
         elif not isinstance(node, dict):
-            raise _OverrideError("its parent is a value, not a section")
+            raise _OverrideError(f"`{'.'.join(map(str, override.path[:-1]))}` is a value, not a section")
         node[last] = override.value
 
 

@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+
 from rscale.compiler.errors import Location, Problem, SpecError, did_you_mean, dotted
 from rscale.compiler.load import Document
 from rscale.compiler.spec import SPEC_VERSION, Spec

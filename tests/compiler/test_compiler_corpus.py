@@ -15,6 +15,7 @@ import shlex
 from pathlib import Path
 
 import pytest
+
 from rscale.compiler.compilation import compile_document
 from rscale.compiler.errors import SpecError
 from rscale.compiler.load import load_text

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal, Union
 
 from pydantic import Field, model_validator
+
 from rscale.compiler.spec.base import Block
 
 
@@ -15,13 +16,13 @@ class _Check(Block):
 
 class RowCountCheck(_Check):
     type: Literal["row_count"]
-    min: int | None = Field(None, ge=0)
-    max: int | None = Field(None, ge=0)
+    min: int | None = Field(None, ge=0, description="Fewest rows the query may return.")
+    max: int | None = Field(None, ge=0, description="Most rows the query may return.")
 
 
 class NotNullCheck(_Check):
     type: Literal["not_null"]
-    columns: list[str] = Field(min_length=1)
+    columns: list[str] = Field(min_length=1, description="Columns that must have no NULLs.")
 
 
 class UniqueCheck(_Check):
@@ -31,15 +32,15 @@ class UniqueCheck(_Check):
 
 class AcceptedValuesCheck(_Check):
     type: Literal["accepted_values"]
-    column: str
-    values: list[str | int | float | bool] = Field(min_length=1)
+    column: str = Field(description="The column whose values are checked (NULLs pass).")
+    values: list[str | int | float | bool] = Field(min_length=1, description="The only values the column may hold.")
 
 
 class RangeCheck(_Check):
     type: Literal["range"]
-    column: str
-    min: float | None = None
-    max: float | None = None
+    column: str = Field(description="A numeric column.")
+    min: float | None = Field(None, description="Smallest allowed value.")
+    max: float | None = Field(None, description="Largest allowed value.")
 
     @model_validator(mode="after")
     def _bounded(self) -> RangeCheck:
@@ -52,7 +53,7 @@ class RangeCheck(_Check):
 
 class FreshnessCheck(_Check):
     type: Literal["freshness"]
-    column: str
+    column: str = Field(description="A timestamp column.")
     max_age_hours: float = Field(gt=0, description="The newest row must be at most this old.")
     now: str | None = Field(
         None, description="Reference time (ISO 8601) instead of the current time; for replaying old data."

@@ -6,6 +6,7 @@ import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
+
 from rscale.compiler.spec.base import Block, spec_value_error
 
 METRIC = re.compile(r"^(hit_rate|mrr|ndcg|recall)@([1-9]\d{0,5})$|^(accuracy|auc|f1|log_loss|rmse|mae|r2)$")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field
+
 from rscale.compiler.spec.base import Block
 
 FeatureType = Literal["numeric", "categorical", "binary", "sequence", "text"]
@@ -16,6 +17,6 @@ class Feature(Block):
 
 
 class FeaturesSpec(Block):
-    inputs: list[Feature] = Field(min_length=1)
-    target: Feature
+    inputs: list[Feature] = Field(min_length=1, description="The columns the model reads.")
+    target: Feature = Field(description="The column the model predicts.")
     id: str | None = Field(None, description="A key column carried through to predictions (never a model input).")

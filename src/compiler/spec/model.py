@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import Field
+
 from rscale.compiler.spec.base import Block
 from rscale.registry import Registry
 
@@ -19,7 +20,7 @@ class SessionRecConfig(Block):
     dim: int = Field(64, ge=4, le=4096, description="Item embedding size.")
     encoder: Literal["gru", "mean"] = Field("gru", description="How the session sequence is encoded.")
     max_len: int = Field(20, ge=1, le=1024, description="Most recent items kept from each session.")
-    dropout: float = Field(0.1, ge=0, lt=1)
+    dropout: float = Field(0.1, ge=0, lt=1, description="Dropout on the session encoding.")
     top_k: int = Field(10, ge=1, le=1000, description="How many items the endpoint returns.")
 
 
@@ -29,7 +30,7 @@ class TabularConfig(Block):
 
     type: Literal["tabular"]
     hidden: list[int] = Field(default_factory=lambda: [64, 32], description="Hidden layer sizes.")
-    dropout: float = Field(0.1, ge=0, lt=1)
+    dropout: float = Field(0.1, ge=0, lt=1, description="Dropout after each hidden layer.")
     embedding_dim: int = Field(8, ge=1, le=1024, description="Embedding size of each categorical feature.")
 
 
@@ -38,7 +39,7 @@ class TextConfig(Block):
     """A bag-of-embeddings classifier over hashed tokens of one text feature."""
 
     type: Literal["text"]
-    dim: int = Field(64, ge=4, le=4096)
+    dim: int = Field(64, ge=4, le=4096, description="Token embedding size.")
     buckets: int = Field(2**18, ge=1024, description="Hash buckets for tokens.")
 
 
@@ -47,9 +48,11 @@ class CustomModelConfig(Block):
     """Your own LightningModule, imported from `module` ("package.module:Class") with `params` as kwargs."""
 
     type: Literal["custom"]
-    module: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-    task: Literal["classification", "regression", "ranking"] = "classification"
-    params: dict[str, Any] = Field(default_factory=dict)
+    module: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", description="package.module:Class of a LightningModule.")
+    task: Literal["classification", "regression", "ranking"] = Field(
+        "classification", description="What the module predicts; picks the metrics and baselines that fit."
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for the module's constructor.")
 
 
 MODEL_TASK = {"session_rec": "ranking", "tabular": None, "text": "classification"}

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
+
 from rscale.compiler.spec.root import SPEC_VERSION, Spec
 
 SCHEMA_ID = "https://rscale.dev/schema/spec.schema.json"
@@ -45,31 +46,34 @@ def markdown_reference() -> str:
         "",
     ]
     seen: set[type[BaseModel]] = set()
-    _section(out, "(top level)", Spec, seen)
+    _section(out, "", "", Spec, seen)
     return "\n".join(out).rstrip() + "\n"
 
 
-def _section(out: list[str], title: str, model: type[BaseModel], seen: set[type[BaseModel]]) -> None:
+def _section(out: list[str], path: str, tag: str, model: type[BaseModel], seen: set[type[BaseModel]]) -> None:
     if model in seen:
         return
     seen.add(model)
-    out += [f"## `{title}`", ""]
-    if model.__doc__ and model.__module__.startswith("rscale") and model is not Spec:
+    out += [f"## `{path or '(top level)'}`" + (f" ({tag})" if tag else ""), ""]
+    if model.__doc__ and model is not Spec:
         out += [" ".join(model.__doc__.split()), ""]
     out += ["| key | type | default | description |", "|---|---|---|---|"]
-    nested: list[tuple[str, type[BaseModel]]] = []
+    nested: list[tuple[str, str, type[BaseModel]]] = []
+    own_tag = _tag(model)
     for name, field in model.model_fields.items():
         key = field.alias or name
         default = _default(field)
         description = " ".join((field.description or "").split()).replace("|", "\\|")
+        if own_tag and own_tag[0] == key and not description:
+            description = f"Picks this kind of `{path}`."
         out.append(f"| `{key}` | {_type(field.annotation, field.metadata)} | {default} | {description} |")
         for inner in _models_in(field.annotation):
-            label = f"{title}.{key}" if title != "(top level)" else key
-            tag = _tag(inner)
-            nested.append((f"{label} ({tag[0]}: {tag[1]})" if tag else label, inner))
+            inner_tag = _tag(inner)
+            label = f"{path}.{key}" if path else key
+            nested.append((label, f"{inner_tag[0]}: {inner_tag[1]}" if inner_tag else tag, inner))
     out.append("")
-    for label, inner in nested:
-        _section(out, label, inner, seen)
+    for label, inner_tag, inner in nested:
+        _section(out, label, inner_tag, inner, seen)
 
 
 def _tag(model: type[BaseModel]) -> tuple[str, Any] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal, Union
 
 from pydantic import Field
+
 from rscale.compiler.spec.base import Block
 from rscale.compiler.spec.checks import Check
 from rscale.compiler.spec.data import DataSpec
@@ -28,13 +29,19 @@ class Spec(Block):
 
     spec_version: Literal[1] = Field(description="The spec language version this file is written in.")
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,62}$", description="Names the build folder, runs and endpoint.")
-    description: str | None = None
-    data: DataSpec
-    checks: list[Check] = Field(default_factory=list)
-    features: FeaturesSpec
-    split: SplitSpec = Field(default_factory=SplitSpec)
-    model: ModelSpec
-    train: TrainSpec = Field(default_factory=TrainSpec)
-    evaluate: EvaluateSpec
-    tracker: TrackerSpec = Field(default_factory=lambda: MlflowTrackerConfig(kind="mlflow"))
-    serving: ServingSpec = Field(default_factory=lambda: LocalTier(tier="local"))
+    description: str | None = Field(None, description="One line on what the use case predicts, for people.")
+    data: DataSpec = Field(description="Where the rows come from: one SQL query, one row per example.")
+    checks: list[Check] = Field(
+        default_factory=list, description="Data checks run in the warehouse before training; a failed `error` check stops the run."
+    )
+    features: FeaturesSpec = Field(description="Which query columns the model reads and which it predicts.")
+    split: SplitSpec = Field(default_factory=SplitSpec, description="How rows are split into train, validation and test.")
+    model: ModelSpec = Field(description="The model family, picked by `type`, and its settings.")
+    train: TrainSpec = Field(default_factory=TrainSpec, description="How the Lightning Trainer runs: epochs, batch, learning rate, GPUs.")
+    evaluate: EvaluateSpec = Field(description="Metrics, the baseline to beat, and the gate that decides deployment.")
+    tracker: TrackerSpec = Field(
+        default_factory=lambda: MlflowTrackerConfig(kind="mlflow"), description="Where runs are recorded, picked by `kind`."
+    )
+    serving: ServingSpec = Field(
+        default_factory=lambda: LocalTier(tier="local"), description="How the model is served, picked by `tier`."
+    )

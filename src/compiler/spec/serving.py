@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field
+
 from rscale.compiler.spec.base import Block
 from rscale.registry import Registry
 
@@ -20,7 +21,7 @@ class LocalTier(_Tier):
     """A local HTTP server speaking the SageMaker container contract (/ping, /invocations)."""
 
     tier: Literal["local"]
-    host: str = "127.0.0.1"
+    host: str = Field("127.0.0.1", description="Address the local server binds.")
     port: int = Field(0, ge=0, le=65535, description="0 picks a free port.")
 
 
@@ -35,9 +36,11 @@ class ServerlessTier(_Tier):
 
 
 class TargetTracking(Block):
-    invocations_per_instance: float = Field(100.0, gt=0)
-    scale_in_cooldown_s: int = Field(300, ge=0)
-    scale_out_cooldown_s: int = Field(60, ge=0)
+    """Target tracking on SageMaker's invocations-per-instance metric."""
+
+    invocations_per_instance: float = Field(100.0, gt=0, description="Invocations per instance per minute to hold.")
+    scale_in_cooldown_s: int = Field(300, ge=0, description="Seconds between scale-in steps.")
+    scale_out_cooldown_s: int = Field(60, ge=0, description="Seconds between scale-out steps.")
 
 
 @SERVING.register("autoscaling", impl="rscale.serving.sagemaker:SageMakerDeployer")
@@ -45,15 +48,17 @@ class AutoscalingTier(_Tier):
     """A real-time endpoint with Application Auto Scaling."""
 
     tier: Literal["autoscaling"]
-    instance_type: str = Field("ml.m5.large", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
-    min_instances: int = Field(1, ge=1)
-    max_instances: int = Field(2, ge=1)
-    target: TargetTracking = Field(default_factory=TargetTracking)
+    instance_type: str = Field("ml.m5.large", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$", description="SageMaker instance type.")
+    min_instances: int = Field(1, ge=1, description="Instances kept when idle.")
+    max_instances: int = Field(2, ge=1, description="Most instances under load; at least min_instances.")
+    target: TargetTracking = Field(default_factory=TargetTracking, description="The scaling policy.")
 
 
 class BuildContext(Block):
-    base_image: str = "python:3.11-slim"
-    extra_requirements: list[str] = Field(default_factory=list)
+    """A generated Dockerfile and context for the serving image."""
+
+    base_image: str = Field("python:3.11-slim", description="The image the Dockerfile starts FROM.")
+    extra_requirements: list[str] = Field(default_factory=list, description="Extra pip requirements for the image.")
 
 
 @SERVING.register("custom", impl="rscale.serving.sagemaker:SageMakerDeployer")
@@ -65,5 +70,5 @@ class CustomTier(_Tier):
     build: BuildContext | None = Field(
         None, description="Generate a build context (Dockerfile) for the image instead; `build: {}` takes the defaults."
     )
-    instance_type: str = Field("ml.m5.large", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
-    instance_count: int = Field(1, ge=1)
+    instance_type: str = Field("ml.m5.large", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$", description="SageMaker instance type.")
+    instance_count: int = Field(1, ge=1, description="Instances behind the endpoint.")

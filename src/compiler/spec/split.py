@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, model_validator
+
 from rscale.compiler.spec.base import Block
 
 
@@ -13,8 +14,8 @@ class SplitSpec(Block):
         "time", description="`time`: oldest rows train, newest test. `key`: hash of `column`. `random`: seeded."
     )
     column: str | None = Field(None, description="Time column for `time`, key column for `key`.")
-    validation: float = Field(0.1, gt=0, lt=1)
-    test: float = Field(0.1, gt=0, lt=1)
+    validation: float = Field(0.1, gt=0, lt=1, description="Fraction of rows for validation (early stopping).")
+    test: float = Field(0.1, gt=0, lt=1, description="Fraction of rows held out for evaluation and the gate.")
 
     @model_validator(mode="after")
     def _fractions(self) -> SplitSpec:

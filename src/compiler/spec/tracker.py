@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field
+
 from rscale.compiler.spec.base import Block, SecretRef
 from rscale.registry import Registry
 
@@ -24,7 +25,9 @@ class MlflowTrackerConfig(Block):
 class NeptuneTrackerConfig(Block):
     kind: Literal["neptune"]
     project: str = Field(pattern=r"^[\w.-]+/[\w.-]+$", description="workspace/project")
-    mode: Literal["async", "sync", "offline", "debug"] = "async"
+    mode: Literal["async", "sync", "offline", "debug"] = Field(
+        "async", description="Neptune client mode; `offline` writes under .rs/neptune for a later sync."
+    )
     api_token: SecretRef = Field("${env:NEPTUNE_API_TOKEN}", description="Reference to the token; never the token.")
 
 
