@@ -13,7 +13,7 @@ from rscale.stacks.containers import docker_settings
 if TYPE_CHECKING:
     from rscale.compiler.plan import Plan
 
-TRAIN_STEP = "train"  # the name of the pipeline's training step (rscale.stages)
+TRAIN_STEP = "train_model"  # the invocation id of the training step in rscale.stages.pipeline
 # ZenML resolves "<component type>.<flavor>" to the stack's component of that flavor.
 SAGEMAKER_STEP_OPERATOR_SETTINGS = "step_operator.sagemaker"
 SAGEMAKER_ORCHESTRATOR_SETTINGS = "orchestrator.sagemaker"

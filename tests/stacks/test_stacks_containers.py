@@ -22,18 +22,24 @@ from rscale.stacks.integrations import (
 
 
 @step
-def train() -> int:
+def train_model() -> int:
     return 1
 
 
 @pipeline
 def one_step_pipeline() -> None:
-    train()
+    train_model()
 
 
 def _plan(repo: Path, monkeypatch: pytest.MonkeyPatch, stack: str, *overrides: str) -> Plan:
     monkeypatch.chdir(repo)
     return compile_spec("specs/recs.yaml", list(overrides), stack=stack, offline=True).plans[0]
+
+
+def test_the_train_step_name_is_the_pipeline_s() -> None:
+    from rscale.stages.model import train_model as pipeline_train_step
+
+    assert pipeline_train_step.name == TRAIN_STEP
 
 
 def test_local_plans_need_no_options(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
