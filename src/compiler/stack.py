@@ -138,8 +138,15 @@ class TrackerDefaults(Block):
     mlflow_tracking_uri: str | None = Field(None, description="Default MLflow URI; SQLite under .rs/ when unset.")
 
 
+ServingTier = Literal["local", "serverless", "autoscaling", "custom"]
+
+
+def _local_tier_only() -> list[ServingTier]:
+    return ["local"]
+
+
 class ServingDefaults(Block):
-    tiers: list[Literal["local", "serverless", "autoscaling", "custom"]] = Field(default_factory=lambda: ["local"])
+    tiers: list[ServingTier] = Field(default_factory=_local_tier_only)
     region: str | None = None
     role: str | None = Field(None, description="IAM role for SageMaker endpoints, usually ${env:RS_SAGEMAKER_ROLE}.")
     s3_prefix: str | None = Field(None, description="s3://bucket/prefix for model packages.")
@@ -156,7 +163,7 @@ class StackSpec(Block):
     container_registry: ContainerRegistry | None = None
     image_builder: ImageBuilder | None = None
     image: ContainerImage = Field(default_factory=ContainerImage)
-    warehouse: WarehouseConfig = Field(default_factory=DuckDBWarehouse)
+    warehouse: WarehouseConfig = Field(default_factory=DuckDBWarehouse)  # type: ignore[valid-type]
     tracker: TrackerDefaults = Field(default_factory=TrackerDefaults)
     serving: ServingDefaults = Field(default_factory=ServingDefaults)
 

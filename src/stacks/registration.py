@@ -150,7 +150,9 @@ def register(stack: StackSpec, root: Path | None = None) -> Registration:
         else:
             if (existing_stack.labels or {}).get(FINGERPRINT_LABEL) != fingerprint:
                 # Types the YAML no longer has are set to no component.
-                dropped = {t: [] for t in existing_stack.components if t not in wanted}
+                dropped: dict[StackComponentType, list[str]] = {
+                    t: [] for t in existing_stack.components if t not in wanted
+                }
                 client.update_stack(
                     stack.name,
                     component_updates={**dropped, **wanted},  # type: ignore[dict-item]
