@@ -66,8 +66,9 @@ def load_text(text: str, file: str = "<spec>") -> Document:
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = True  # duplicates are found below, all of them, with positions
     try:
-        duplicates = _duplicate_keys(yaml.compose(text), file)
-        raw = yaml.load(text)
+        node = yaml.compose(text)  # parsed once: duplicates are found on the nodes, then they are constructed
+        duplicates = _duplicate_keys(node, file)
+        raw = yaml.constructor.construct_document(node) if node is not None else None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise SpecError(

@@ -121,7 +121,7 @@ def _apply_one(tree: dict[str, Any], override: Override) -> None:
         if not isinstance(node, (dict, list)):
             raise _OverrideError(f"`{'.'.join(map(str, override.path[:depth]))}` is a value, not a section")
         if _has(node, part):
-            node = node[part]
+            node = node[part]  # type: ignore[index]  # _has checked the key's type against the node
             continue
         if override.action == "delete" or isinstance(node, list):
             raise _OverrideError(

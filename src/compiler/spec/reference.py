@@ -68,12 +68,12 @@ def _section(out: list[str], path: str, tag: str, model: type[BaseModel], seen: 
             description = f"Picks this kind of `{path}`."
         out.append(f"| `{key}` | {_type(field.annotation, field.metadata)} | {default} | {description} |")
         for inner in _models_in(field.annotation):
-            inner_tag = _tag(inner)
+            found = _tag(inner)
             label = f"{path}.{key}" if path else key
-            nested.append((label, f"{inner_tag[0]}: {inner_tag[1]}" if inner_tag else tag, inner))
+            nested.append((label, f"{found[0]}: {found[1]}" if found else tag, inner))
     out.append("")
-    for label, inner_tag, inner in nested:
-        _section(out, label, inner_tag, inner, seen)
+    for label, inner_label, inner in nested:
+        _section(out, label, inner_label, inner, seen)
 
 
 def _tag(model: type[BaseModel]) -> tuple[str, Any] | None:

@@ -36,12 +36,12 @@ class Spec(Block):
     )
     features: FeaturesSpec = Field(description="Which query columns the model reads and which it predicts.")
     split: SplitSpec = Field(default_factory=SplitSpec, description="How rows are split into train, validation and test.")
-    model: ModelSpec = Field(description="The model family, picked by `type`, and its settings.")
+    model: ModelSpec = Field(description="The model family, picked by `type`, and its settings.")  # type: ignore[valid-type]
     train: TrainSpec = Field(default_factory=TrainSpec, description="How the Lightning Trainer runs: epochs, batch, learning rate, GPUs.")
     evaluate: EvaluateSpec = Field(description="Metrics, the baseline to beat, and the gate that decides deployment.")
-    tracker: TrackerSpec = Field(
+    tracker: TrackerSpec = Field(  # type: ignore[valid-type]
         default_factory=lambda: MlflowTrackerConfig(kind="mlflow"), description="Where runs are recorded, picked by `kind`."
     )
-    serving: ServingSpec = Field(
+    serving: ServingSpec = Field(  # type: ignore[valid-type]
         default_factory=lambda: LocalTier(tier="local"), description="How the model is served, picked by `tier`."
     )
