@@ -72,8 +72,9 @@ def compile_document(
     try:
         members = expand(list(overrides or []))
         stack_spec = load_stack(stack)
-    except SpecError as exc:
-        raise doc.error([_with_location(doc, p) for p in exc.problems]) from None
+    except SpecError as exc:  # bad override strings, or a missing or invalid stack file (keep its snippets)
+        error = doc.error([_with_location(doc, p) for p in exc.problems])
+        raise SpecError(error.problems, {**exc.sources, **error.sources}) from None
     plans: list[Plan] = []
     problems: list[Problem] = []
     warnings: list[Problem] = []

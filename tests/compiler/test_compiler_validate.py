@@ -144,3 +144,14 @@ def test_query_file_is_read_relative_to_the_spec(tmp_path: Path) -> None:
 def test_missing_spec_file_is_a_spec_error(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="spec file not found"):
         compile_spec(tmp_path / "nope.yaml")
+
+
+def test_invalid_stack_file_is_reported_with_its_own_snippet(tmp_path: Path) -> None:
+    stack = tmp_path / "bad.yaml"
+    stack.write_text("name: bad\nwarehouse: {kind: duckdb, pth: x}\n")
+    with pytest.raises(SpecError) as caught:
+        compile_spec(REPO / "specs" / "recs.yaml", stack=str(stack), offline=True)
+    (problem,) = caught.value.problems
+    assert problem.location is not None and (problem.location.file, problem.location.line) == (str(stack), 2)
+    assert "did you mean `path`?" in (problem.fix or "")
+    assert "2 | warehouse: {kind: duckdb, pth: x}" in caught.value.render()
