@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -39,13 +40,16 @@ def cases() -> dict[str, list[str]]:
     }
 
 
-def time_once(command: list[str], env: dict[str, str]) -> float:
+def time_once(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds, and CPU seconds (user + system) of the child: steadier on a shared machine."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command[3:]) or command}: exit {done.returncode}\n{done.stderr[-2000:]}")
-    return elapsed
+    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
@@ -61,21 +65,28 @@ def main() -> None:
         for command in commands.values():  # warm the OS file cache and .pyc files once
             time_once(command, env)
         samples: dict[str, list[float]] = {name: [] for name in commands}
+        cpu: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(repeats):  # interleaved, so background load hits every case alike
             for name, command in commands.items():
-                samples[name].append(time_once(command, env))
+                wall, used = time_once(command, env)
+                samples[name].append(wall)
+                cpu[name].append(used)
     bare = statistics.median(samples["python -c pass"])
+    bare_cpu = statistics.median(cpu["python -c pass"])
     rows = []
     for name, values in samples.items():
         median = statistics.median(values)
         rows.append({
             "case": name, "median_s": round(median, 4), "min_s": round(min(values), 4),
-            "max_s": round(max(values), 4), "over_bare_s": round(median - bare, 4), "repeats": len(values),
+            "max_s": round(max(values), 4), "over_bare_s": round(median - bare, 4),
+            "cpu_median_s": round(statistics.median(cpu[name]), 4),
+            "cpu_over_bare_s": round(statistics.median(cpu[name]) - bare_cpu, 4), "repeats": len(values),
         })
     width = max(len(r["case"]) for r in rows)
-    print(f"{'case':<{width}}  median_s  min_s   max_s   over_bare_s")
+    print(f"{'case':<{width}}  median_s  min_s   max_s   over_bare_s  cpu_s   cpu_over_bare_s")
     for r in rows:
-        print(f"{r['case']:<{width}}  {r['median_s']:<8.3f}  {r['min_s']:<6.3f}  {r['max_s']:<6.3f}  {r['over_bare_s']:.3f}")
+        print(f"{r['case']:<{width}}  {r['median_s']:<8.3f}  {r['min_s']:<6.3f}  {r['max_s']:<6.3f}  "
+              f"{r['over_bare_s']:<11.3f}  {r['cpu_median_s']:<6.3f}  {r['cpu_over_bare_s']:.3f}")
     worst = max(r["over_bare_s"] for r in rows if r["case"].startswith("rs validate"))
     print(f"target: rs validate < {TARGET_OVER_BARE_S} s over bare python; worst here: {worst:.3f} s "
           f"({'met' if worst < TARGET_OVER_BARE_S else 'NOT met'})")
@@ -88,6 +99,7 @@ def main() -> None:
         "target_over_bare_s": TARGET_OVER_BARE_S,
         "worst_validate_over_bare_s": worst,
         "met": worst < TARGET_OVER_BARE_S,
+        "load_average_1m": os.getloadavg()[0],
         "rows": rows,
     }, indent=2) + "\n")
     print(f"wrote {args.out}")
