@@ -29,7 +29,10 @@ def _compile(spec: Path, overrides: list[str] | None, stack: str | None, multiru
         raise SpecError(
             [Problem("these overrides describe a sweep", fix="add -m (--multirun) to run every member")]
         )
-    for warning in compiled.warnings:
+    from rscale.stacks.integrations import integration_problems
+
+    tiers = sorted({p.serving.tier for p in compiled.plans})
+    for warning in [*compiled.warnings, *integration_problems(compiled.stack, tiers, severity="warning")]:
         err_console.print(warning.render(), markup=False)
     return compiled
 

@@ -46,14 +46,17 @@ class CheckPlan(Block):
 
 
 class Hardware(Block):
-    """What the Lightning Trainer gets, and where training runs."""
+    """What the Lightning Trainer gets, where the train step runs, and how training is launched there."""
 
     accelerator: Literal["cpu", "gpu"]
     devices: int
     strategy: Literal["auto", "ddp"]
     precision: str
-    launcher: Literal["in_process", "subprocess", "step_operator"] = Field(
-        description="`subprocess` for multi-GPU DDP, so DDP never re-executes the pipeline."
+    runs_on: Literal["orchestrator", "step_operator"] = Field(
+        description="`step_operator`: the train step runs on the stack's step operator (e.g. a SageMaker job)."
+    )
+    launcher: Literal["in_process", "subprocess"] = Field(
+        description="`subprocess` for multi-GPU DDP, so DDP never re-executes the pipeline's process."
     )
     instance_type: str | None = None
 
@@ -87,7 +90,7 @@ class Plan(Block):
         return self.model_dump_json(indent=2, by_alias=True) + "\n"
 
     @classmethod
-    def read(cls, path: str | Path) -> "Plan":
+    def read(cls, path: str | Path) -> Plan:
         plan = cls.model_validate_json(Path(path).read_text())
         if plan.hash != plan.content_hash():
             raise ValueError(f"{path} was edited after compiling (hash mismatch); run `rs compile` again")
@@ -122,21 +125,18 @@ class Plan(Block):
 def hardware_for(spec: Spec, stack: StackSpec) -> Hardware:
     """Map `train.gpus` to Lightning's accelerator/devices/strategy and, on a step operator, an instance type."""
     gpus = spec.train.gpus
-    if stack.step_operator is not None or stack.orchestrator.flavor == "sagemaker":
-        table = stack.step_operator.instance_types if stack.step_operator else {}
-        instance = spec.train.instance_type or _instance_for(gpus, table) or stack.orchestrator.instance_type
-        launcher: Literal["in_process", "subprocess", "step_operator"] = (
-            "step_operator" if stack.step_operator else ("subprocess" if gpus > 1 else "in_process")
-        )
-    else:
-        instance = None
-        launcher = "subprocess" if gpus > 1 else "in_process"
+    instance = None
+    if stack.step_operator is not None:
+        instance = spec.train.instance_type or _instance_for(gpus, stack.step_operator.instance_types)
+    elif stack.orchestrator.flavor == "sagemaker":
+        instance = spec.train.instance_type or stack.orchestrator.instance_type
     return Hardware(
         accelerator="gpu" if gpus else "cpu",
         devices=max(gpus, 1),
         strategy="ddp" if gpus > 1 else "auto",
         precision=spec.train.precision,
-        launcher=launcher,
+        runs_on="step_operator" if stack.step_operator is not None else "orchestrator",
+        launcher="subprocess" if gpus > 1 else "in_process",
         instance_type=instance,
     )
 

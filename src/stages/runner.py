@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from rscale.compiler.errors import SpecError
 from rscale.compiler.plan import Plan
 from rscale.errors import RscaleError
 from rscale.paths import use_project_state
@@ -43,9 +44,13 @@ class RunOutcome(BaseModel):
 def prepare(plan: Plan) -> str:
     """Client-side work before the pipeline: tracker pre-flight, feedback ingest, data fingerprint."""
     from rscale.data.feedback import ingest_predictions
+    from rscale.stacks.integrations import integration_problems
     from rscale.trackers import preflight
     from rscale.warehouses import connect
 
+    problems = integration_problems(plan.stack, [plan.serving.tier])
+    if problems:
+        raise SpecError(problems)
     preflight(plan)
     with connect(plan.stack.warehouse) as warehouse:
         ingest_predictions(warehouse, plan.name)
@@ -69,7 +74,7 @@ def run_compiled(
     from rscale.stacks import ensure_registered
     from rscale.stages.pipeline import use_case_pipeline
 
-    ensure_registered(plan.stack)
+    ensure_registered(plan.stack, activate=True)
     run_name = f"{plan.name}-{plan.hash[:8]}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     configured = use_case_pipeline.with_options(
         run_name=run_name,
