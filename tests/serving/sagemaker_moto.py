@@ -55,6 +55,17 @@ def aws_environment(moto_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     return moto_url
 
 
+def aws_plan(*overrides: str) -> Any:
+    """specs/conversion.yaml compiled for the repo's aws stack (offline: no warehouse needed)."""
+    import inspect
+
+    from rscale.compiler.compilation import compile_spec
+
+    offline = {"offline": True} if "offline" in inspect.signature(compile_spec).parameters else {}
+    spec = Path(__file__).parents[2] / "specs" / "conversion.yaml"
+    return compile_spec(spec, list(overrides), stack="aws", **offline).plans[0]
+
+
 def push_image(repository: str, tag: str) -> None:
     """Put an image manifest into moto's ECR, as `docker push` would."""
     import boto3

@@ -16,6 +16,7 @@ from sagemaker_moto import (  # noqa: F401 - fixtures
     ROLE,
     MotoUpdateEndpoint,
     aws_environment,
+    aws_plan,
     fake_package,
     moto_server,
     push_image,
@@ -45,14 +46,7 @@ CUSTOM_IMAGE = f"serving={{tier: custom, image: '{ECR_URI}/my-server:7', instanc
 RESOURCE = "endpoint/conversion/variant/main"
 
 
-def plan_for(serving: str) -> Any:
-    import inspect
-
-    from rscale.compiler.compilation import compile_spec
-
-    offline = {"offline": True} if "offline" in inspect.signature(compile_spec).parameters else {}
-    spec = Path(__file__).parents[2] / "specs" / "conversion.yaml"
-    return compile_spec(spec, [serving], stack="aws", **offline).plans[0]
+plan_for = aws_plan
 
 
 def deployer(plan: Any) -> SageMakerDeployer:
