@@ -8,6 +8,7 @@ generic serving image, which reads the package SageMaker extracts to /opt/ml/mod
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -97,16 +98,22 @@ def write_build_context(package_dir: Path | None, out_dir: Path, plan: Plan) -> 
     base_image = build.base_image if build is not None else DEFAULT_BASE_IMAGE
     extra = list(build.extra_requirements) if build is not None else []
     out_dir = Path(out_dir)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True)
+    # Written beside the target and swapped in, so a package that lives in an older context (model/) is
+    # read before that context goes away.
+    staging = out_dir.with_name(f".{out_dir.name}.{os.getpid()}.tmp")
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
     if package_dir is not None:
-        shutil.copytree(package_dir, out_dir / "model", ignore=ignore)
+        shutil.copytree(package_dir, staging / "model", ignore=ignore)
     source = Path(rscale.__file__).resolve().parent
-    shutil.copytree(source, out_dir / "rscale-src" / "rscale", ignore=ignore)
-    (out_dir / "rscale-src" / "pyproject.toml").write_text(_source_pyproject(rscale.__version__))
-    (out_dir / "requirements.txt").write_text("\n".join(pinned_requirements(_uses_gpu(plan), extra)) + "\n")
-    (out_dir / "Dockerfile").write_text(_dockerfile(base_image, package_dir is not None))
-    (out_dir / ".dockerignore").write_text("**/__pycache__\n**/*.pyc\n")
+    shutil.copytree(source, staging / "rscale-src" / "rscale", ignore=ignore)
+    (staging / "rscale-src" / "pyproject.toml").write_text(_source_pyproject(rscale.__version__))
+    (staging / "requirements.txt").write_text("\n".join(pinned_requirements(_uses_gpu(plan), extra)) + "\n")
+    (staging / "Dockerfile").write_text(_dockerfile(base_image, package_dir is not None))
+    (staging / ".dockerignore").write_text("**/__pycache__\n**/*.pyc\n")
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    staging.rename(out_dir)
     return out_dir

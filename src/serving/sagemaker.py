@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rscale.errors import ConfigurationError, RscaleError
-from rscale.serving.endpoint import Endpoint
+from rscale.serving.endpoint import Endpoint, remove_state, write_state
 
 if TYPE_CHECKING:
     from rscale.compiler.plan import Plan
@@ -224,6 +224,7 @@ class SageMakerDeployer:
         if current is not None:
             self._check_ours(current, plan.name)
             if current["EndpointConfigName"] == names.version and current["EndpointStatus"] == "InService":
+                self._record(plan, package_dir, names)
                 return self._endpoint_of(plan.name, current, action="unchanged")
             if current["EndpointStatus"] in BUSY:
                 raise RscaleError(
@@ -284,6 +285,7 @@ class SageMakerDeployer:
         arn = self.sagemaker.describe_endpoint(EndpointName=names.endpoint)["EndpointArn"]
         self.sagemaker.add_tags(ResourceArn=arn, Tags=_tags(tags))
         self._prune(names.endpoint, keep={names.version, previous or ""})
+        self._record(plan, package_dir, names)
         action = "created" if previous is None else "updated"
         endpoint = self.status(plan.name)
         assert endpoint is not None
@@ -332,9 +334,27 @@ class SageMakerDeployer:
             self._remove_scaling(endpoint)
             self._delete_endpoint(endpoint)
         pruned = self._prune(endpoint, keep=set())
+        remove_state(name)
         return described is not None or pruned > 0
 
     # --- steps ----------------------------------------------------------------------------------
+    def _record(self, plan: Plan, package_dir: Path, names: DeployNames) -> None:
+        """The endpoint's record under .rs/serving/, so `rs status NAME` and `rs undeploy NAME` find this tier.
+
+        The stack is stored with its ${env:...} references, never their values.
+        """
+        write_state(
+            plan.name,
+            {
+                "tier": plan.serving.tier,
+                "stack": self.stack.model_dump(mode="json", by_alias=True),
+                "package_dir": str(Path(package_dir).resolve()),
+                "endpoint": names.endpoint,
+                "version": names.version,
+                "plan_hash": plan.hash,
+            },
+        )
+
     def _describe_endpoint(self, endpoint: str) -> dict[str, Any] | None:
         from botocore.exceptions import ClientError
 
@@ -667,7 +687,7 @@ class SageMakerDeployer:
             variant = config["ProductionVariants"][0]
         except Exception:  # noqa: BLE001 - a deleted config must not hide the endpoint itself
             variant = {}
-        live = next((v for v in described.get("ProductionVariants", []) if v.get("VariantName") == VARIANT), {})
+        live: dict[str, Any] = next((v for v in described.get("ProductionVariants", []) if v.get("VariantName") == VARIANT), {})
         if "ServerlessConfig" in variant:
             serverless = variant["ServerlessConfig"]
             details.update(

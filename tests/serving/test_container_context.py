@@ -86,6 +86,15 @@ def test_the_generic_serving_image_has_no_model_baked_in(tmp_path: Path) -> None
     assert (out / "Dockerfile").read_text().startswith("#") and "FROM python:3.11-slim\n" in (out / "Dockerfile").read_text()
 
 
+def test_a_package_inside_the_old_context_survives_a_rewrite(context: Path, package: Path, tmp_path: Path) -> None:
+    import shutil
+
+    old = shutil.copytree(context, tmp_path / "container")
+    out = write_build_context(old / "model", old, conversion_plan(CUSTOM))
+    assert out == old and package_sha256(out / "model") == package_sha256(package)
+    assert not list(tmp_path.glob(".container.*"))
+
+
 def test_the_source_copy_installs_the_serve_script(context: Path) -> None:
     pyproject = tomllib.loads((context / "rscale-src" / "pyproject.toml").read_text())
     assert pyproject["project"]["scripts"]["serve"] == "rscale.serving.server:serve_main"

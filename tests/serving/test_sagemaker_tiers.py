@@ -288,12 +288,23 @@ def test_a_failed_first_deploy_deletes_the_new_endpoint(images: None, package: P
     assert sm().list_endpoint_configs()["EndpointConfigs"] == [] and sm().list_models()["Models"] == []
 
 
-def test_status_predict_and_undeploy(images: None, package: Path) -> None:
+def test_status_predict_and_undeploy(images: None, package: Path, project: Path) -> None:
+    from rscale.serving.endpoint import deployer_for_name, read_state
+
     plan = plan_for(AUTOSCALING)
     tier = deployer(plan)
     assert tier.status("conversion") is None
     assert tier.undeploy("conversion") is False
     tier.deploy(plan, package)
+
+    # the record under .rs/serving/ lets `rs status NAME` find this tier, and holds references, not values
+    record = read_state("conversion")
+    assert record is not None and record["tier"] == "autoscaling" and record["package_dir"] == str(package.resolve())
+    assert "${env:RS_SAGEMAKER_ROLE}" in json.dumps(record) and ROLE not in json.dumps(record)
+    found = deployer_for_name("conversion")
+    assert isinstance(found, SageMakerDeployer)
+    status = found.status("conversion")
+    assert status is not None and status.tier == "autoscaling" and status.details["instance_type"] == "ml.g4dn.xlarge"
 
     queue_invocation_results(aws_url(), {"predictions": [{"probability": 0.25, "label": 0}], "model_version": "20261127-v1"})
     answer = tier.predict("conversion", {"n_views": 3, "device": "mobile"})
@@ -301,6 +312,7 @@ def test_status_predict_and_undeploy(images: None, package: Path) -> None:
 
     assert tier.undeploy("conversion") is True
     assert tier.status("conversion") is None
+    assert read_state("conversion") is None
     assert scaling() == ([], [])
     assert sm().list_endpoint_configs()["EndpointConfigs"] == [] and sm().list_models()["Models"] == []
     assert tier.undeploy("conversion") is False
