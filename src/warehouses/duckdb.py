@@ -88,8 +88,16 @@ class DuckDBWarehouse:
         return relation.to_arrow_table()
 
     def scalar(self, sql: str) -> Any:
-        row = self._con.execute(sql).fetchone()
+        row = self._first_row(sql)
         return None if row is None else row[0]
+
+    def _first_row(self, sql: str, parameters: list[Any] | None = None) -> tuple[Any, ...] | None:
+        # DuckDB 2.0 keeps an unfinished execute() result on the connection and refuses other work until
+        # it is finished, so take the first row and drop the rest.
+        result = self._con.execute(sql, parameters)
+        rows = result.fetchmany(1)
+        self._con.abort()
+        return rows[0] if rows else None
 
     def schema(self, sql: str) -> list[tuple[str, str]]:
         # A relation is bound, not run, until it is fetched: its columns and types come for free.
@@ -103,7 +111,7 @@ class DuckDBWarehouse:
         sql = "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = ?"
         if schema:
             sql += " AND table_schema = ?"
-        row = self._con.execute(sql, [name, *schema[-1:]]).fetchone()
+        row = self._first_row(sql, [name, *schema[-1:]])
         return bool(row and row[0])
 
     def fingerprint(self, sql: str) -> str:
@@ -117,9 +125,7 @@ class DuckDBWarehouse:
         tables = tables_read(sql)
         sources = [f"SELECT * FROM {quote_table(t)}" for t in sorted(tables)] if tables is not None else [sql]
         for source in sources:
-            count, checksum = self._con.execute(
-                f"SELECT COUNT(*), SUM(HASH(r)::HUGEINT) FROM ({source}) AS r"
-            ).fetchone()  # type: ignore[misc]
+            count, checksum = self._first_row(f"SELECT COUNT(*), SUM(HASH(r)::HUGEINT) FROM ({source}) AS r")  # type: ignore[misc]
             digest.update(f"\n{source}\n{self.schema(source)}\n{count}\n{checksum}".encode())
         return digest.hexdigest()[:32]
 
@@ -127,7 +133,10 @@ class DuckDBWarehouse:
 
     def execute(self, sql: str) -> None:
         self._writable()
-        self._con.execute(sql)
+        self._run(sql)
+
+    def _run(self, sql: str) -> None:
+        self._con.execute(sql).fetchall()  # finish the result (a row count for DML), see _first_row
 
     def append(self, table: str, data: pa.Table) -> int:
         self._writable()
@@ -135,12 +144,12 @@ class DuckDBWarehouse:
         view = "__rs_append"
         self._con.register(view, data)
         try:
-            self._con.execute("BEGIN TRANSACTION")
-            self._con.execute(f"CREATE TABLE IF NOT EXISTS {target} AS SELECT * FROM {view} LIMIT 0")
-            self._con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {view}")
-            self._con.execute("COMMIT")
+            self._run("BEGIN TRANSACTION")
+            self._run(f"CREATE TABLE IF NOT EXISTS {target} AS SELECT * FROM {view} LIMIT 0")
+            self._run(f"INSERT INTO {target} BY NAME SELECT * FROM {view}")
+            self._run("COMMIT")
         except Exception:
-            self._con.execute("ROLLBACK")
+            self._run("ROLLBACK")
             raise
         finally:
             self._con.unregister(view)
@@ -152,7 +161,7 @@ class DuckDBWarehouse:
         view = "__rs_replace"
         self._con.register(view, data)
         try:
-            self._con.execute(f"CREATE OR REPLACE TABLE {quote_table(table)} AS SELECT * FROM {view}")
+            self._run(f"CREATE OR REPLACE TABLE {quote_table(table)} AS SELECT * FROM {view}")
         finally:
             self._con.unregister(view)
         return data.num_rows
