@@ -35,7 +35,7 @@ def split_table(table: pa.Table, split: SplitSpec, time_column: str | None, seed
             )
         _require(table, column, "split.column" if split.column else "data.time_column")
         # Stable sort: rows with the same time keep the query's order, so the split is reproducible.
-        order = pc.sort_indices(table, sort_keys=[(column, "ascending")], null_placement="at_start")
+        order = pc.sort_indices(table, sort_keys=[(column, "ascending", "at_start")])
         parts = _cut(table.take(order), split)
     elif split.by == "key":
         if not split.column:
