@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -54,13 +55,13 @@ def test_an_unwritable_log_never_fails_a_request(tmp_path: Path, capsys: pytest.
     assert capsys.readouterr().err.count("not written") == 1  # said once, not per request
 
 
-def test_values_json_cannot_encode_are_logged_as_text(tmp_path: Path) -> None:
+def test_values_json_cannot_encode_are_logged_as_text_with_an_iso_utc_time(tmp_path: Path) -> None:
     log = PredictionLog(tmp_path, "v1", "hash")
-    log.record("r1", 0.0, [{"price": Decimal("1.50")}], [{"score": 0.5}])
+    log.record("r1", 1.25, [{"price": Decimal("1.50")}], [{"score": 0.5}])
     log.flush()
     line = json.loads(log.path.read_text())
-    assert line["inputs"] == {"price": "1.50"}
-    assert line["ts"] == "1970-01-01T00:00:00+00:00" and line["outputs"] == {"score": 0.5}
+    assert line["inputs"] == {"price": "1.50"} and line["outputs"] == {"score": 0.5}
+    assert datetime.fromisoformat(line["ts"]) == datetime(1970, 1, 1, 0, 0, 1, 250000, tzinfo=UTC)
 
 
 def test_server_without_log_dir_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
