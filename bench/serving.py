@@ -1,0 +1,260 @@
+"""Serving: req/s and p50/p99 latency of the local endpoint against a hand-written Starlette handler.
+
+Each server runs the same small tabular model package (specs/conversion.yaml's MLP, trained here with
+`rscale.models.training.train`) in its own process, one uvicorn worker, one torch thread, on 127.0.0.1:
+- rscale: `python -m rscale.serving.server --model-dir ... --log-dir ...` (what `rs serve` starts: request
+  checks, request ids and the prediction log included),
+- hand-written: bench/starlette_baseline.py,
+- MLflow: `mlflow models serve --env-manager local -w 1` on the same package as a pyfunc model (full runs only).
+The load generator is wrk in another process (or bench/load_client.py when wrk is missing), closed loop, at
+1, 8 and 64 connections with one record per request, and at 8 connections with 64 records per request.
+Goals (DESIGN.md): >= 0.9 of raw Starlette's req/s; p99 < 25 ms at 64 connections; p50 < 0.5 ms for one client.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.report import Report
+
+GOAL_THROUGHPUT = 0.9
+GOAL_P99_MS = 25.0
+GOAL_P50_MS = 0.5
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = {"n_views": 3, "n_carts": 1, "n_categories": 2, "duration_s": 120, "avg_price": 19.5, "device": "mobile"}
+BATCH = 64
+CONCURRENCY = (1, 8, 64)
+LUA = """wrk.method = "POST"
+wrk.body = [[%s]]
+wrk.headers["Content-Type"] = "application/json"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('{"requests":%%d,"duration_us":%%d,"errors":%%d,"non2xx":%%d,' ..
+    '"p50_us":%%.1f,"p90_us":%%.1f,"p99_us":%%.1f,"mean_us":%%.1f}\\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.mean))
+end
+"""
+
+
+def train_package(work: Path, rows: int) -> Path:
+    """A small tabular package (conversion MLP [32, 16]) trained with rscale's own training."""
+    import torch
+
+    from bench.training import conversion_rows, plan_for
+    from rscale.models.training import train
+
+    torch.set_num_threads(1)
+    plan = plan_for("conversion", ["train.max_epochs=1", "train.early_stopping=null"])
+    result = train(plan, conversion_rows(rows, 1), conversion_rows(max(500, rows // 5), 2), work / "train",
+                   progress=False)
+    return Path(result.package_dir)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """One server process in its own process group (MLflow's spawns uvicorn children); stopped by group id."""
+
+    def __init__(self, name: str, command: list[str], port: int, invocations: str, env: dict[str, str], log: Path):
+        self.name, self.command, self.port = name, command, port
+        self.url = f"http://127.0.0.1:{port}{invocations}"
+        self.env, self.log_path = env, log
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> Server:
+        import httpx
+
+        self.log = self.log_path.open("w")
+        self.process = subprocess.Popen(self.command, cwd=REPO, env=self.env, stdout=self.log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} server exited ({self.process.returncode}): "
+                                   f"{self.log_path.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/ping", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.__exit__()
+        raise RuntimeError(f"{self.name} server did not answer /ping within 120 s")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.log.close()
+
+
+def load(url: str, body: str, connections: int, seconds: int, work: Path) -> dict[str, Any]:
+    """One closed-loop load run; latencies in microseconds."""
+    body_file = work / f"body-{abs(hash(body))}.json"
+    body_file.write_text(body)
+    if shutil.which("wrk"):
+        script = work / f"post-{abs(hash(body))}.lua"
+        script.write_text(LUA % body)
+        command = ["wrk", f"-t{1 if connections < 16 else 2}", f"-c{connections}", f"-d{seconds}s",
+                   "--timeout", "5s", "-s", str(script), url]
+    else:
+        command = [sys.executable, "-m", "bench.load_client", url, str(body_file),
+                   "--connections", str(connections), "--seconds", str(seconds)]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=seconds + 60)
+    if done.returncode != 0:
+        raise RuntimeError(f"load generator failed: {done.stderr[-2000:]}")
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    figures["req_s"] = figures["requests"] / (figures["duration_us"] / 1e6)
+    return figures
+
+
+def servers(package: Path, work: Path, with_mlflow: bool) -> list[Server]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    port = free_port()
+    found = [
+        Server("rscale", [sys.executable, "-m", "rscale.serving.server", "--model-dir", str(package),
+                          "--host", "127.0.0.1", "--port", str(port), "--log-dir", str(work / "predictions")],
+               port, "/invocations", env, work / "rscale.log"),
+    ]
+    port = free_port()
+    found.append(Server("hand-written Starlette", [sys.executable, "-m", "bench.starlette_baseline",
+                                                   "--model-dir", str(package), "--port", str(port)],
+                        port, "/invocations", env, work / "starlette.log"))
+    if with_mlflow:
+        from bench.mlflow_model import save
+
+        model = save(package, work / "mlflow-model")
+        port = free_port()
+        mlflow = [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model), "--env-manager", "local",
+                  "-h", "127.0.0.1", "-p", str(port), "-w", "1"]
+        found.append(Server("MLflow models serve", mlflow, port, "/invocations", env, work / "mlflow.log"))
+    return found
+
+
+def bodies(server: str) -> dict[str, str]:
+    if server == "MLflow models serve":
+        return {"1 record": json.dumps({"dataframe_records": [EXAMPLE]}),
+                f"{BATCH} records": json.dumps({"dataframe_records": [EXAMPLE] * BATCH})}
+    return {"1 record": json.dumps(EXAMPLE), f"{BATCH} records": json.dumps({"instances": [EXAMPLE] * BATCH})}
+
+
+def run(quick: bool, work: Path) -> Report:
+    seconds = 1 if quick else 3
+    repeats = 1 if quick else 3
+    generator = "wrk" if shutil.which("wrk") else "bench.load_client (httpx)"
+    package = train_package(work, 2_000)
+    report = Report("serving", "Serving: local endpoint vs hand-written Starlette (and MLflow serve)", quick,
+                    settings={"seconds_per_point": seconds, "repeats": repeats, "load_generator": generator,
+                              "concurrency": list(CONCURRENCY), "batch_records": BATCH, "uvicorn_workers": 1,
+                              "torch_threads": 1, "host": "127.0.0.1"})
+    with_mlflow = not quick
+    samples: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    mlflow_error = None
+    for repeat in range(repeats):
+        for server in servers(package, work, with_mlflow):
+            try:
+                with server:
+                    payloads = bodies(server.name)
+                    if not quick:  # warm up: first requests, lazy inits
+                        load(server.url, payloads["1 record"], 8, 1, work)
+                    points = [("1 record", c) for c in CONCURRENCY] + [(f"{BATCH} records", 8)]
+                    for payload, connections in points:
+                        figures = load(server.url, payloads[payload], connections, seconds, work)
+                        samples.setdefault((server.name, payload, connections), []).append(figures)
+            except Exception as exc:  # MLflow's server is optional: say why it is missing, measure the rest
+                if server.name != "MLflow models serve":
+                    raise
+                mlflow_error = f"{type(exc).__name__}: {str(exc)[:300]}"
+                with_mlflow = False
+        del repeat
+    for (name, payload, connections), runs in samples.items():
+        case = f"{name}: {payload}, {connections} conn"
+        report.row(f"{case}: req/s", "req/s", [r["req_s"] for r in runs],
+                   errors=sum(r["errors"] + r["non2xx"] for r in runs))
+        report.row(f"{case}: p50", "ms", [r["p50_us"] / 1000 for r in runs])
+        report.row(f"{case}: p99", "ms", [r["p99_us"] / 1000 for r in runs])
+
+    def median(name: str, payload: str, connections: int, key: str) -> float:
+        return statistics.median(r[key] for r in samples[(name, payload, connections)])
+
+    ours, hand = "rscale", "hand-written Starlette"
+    for connections in CONCURRENCY:
+        report.compare(f"req/s vs hand-written, {connections} conn", median(ours, "1 record", connections, "req_s")
+                       / median(hand, "1 record", connections, "req_s"), GOAL_THROUGHPUT if connections == 64 else None)
+    report.compare(f"rows/s vs hand-written, {BATCH} records/request", median(ours, f"{BATCH} records", 8, "req_s")
+                   / median(hand, f"{BATCH} records", 8, "req_s"), None)
+    report.compare("rscale p99 at 64 conn", median(ours, "1 record", 64, "p99_us") / 1000, GOAL_P99_MS, unit="ms",
+                   higher_is_better=False)
+    report.compare("rscale p50, one client", median(ours, "1 record", 1, "p50_us") / 1000, GOAL_P50_MS, unit="ms",
+                   higher_is_better=False)
+    if ("MLflow models serve", "1 record", 64) in samples:
+        report.compare("MLflow req/s / rscale req/s, 64 conn", median("MLflow models serve", "1 record", 64, "req_s")
+                       / median(ours, "1 record", 64, "req_s"), None)
+    report.extra["points"] = [
+        {"server": name, "payload": payload, "connections": connections,
+         "req_s": median(name, payload, connections, "req_s"),
+         "p50_ms": median(name, payload, connections, "p50_us") / 1000,
+         "p99_ms": median(name, payload, connections, "p99_us") / 1000}
+        for (name, payload, connections) in samples
+    ]
+    report.notes.append(f"load generator: {generator}, closed loop, in its own process on the same 2 cores as "
+                        "the server; uvicorn without uvloop/httptools (not installed), the same for every server")
+    if quick:
+        report.notes.append("quick run: MLflow's server is left out")
+    elif mlflow_error:
+        report.notes.append(f"MLflow models serve could not be measured: {mlflow_error}")
+    return report
+
+
+def chart(report: Report, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = [p for p in report.extra["points"] if p["payload"] == "1 record"]
+    names = list(dict.fromkeys(p["server"] for p in points))
+    colours = {"rscale": "#1565c0", "hand-written Starlette": "#9e9e9e", "MLflow models serve": "#ef6c00"}
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        mine = sorted((p for p in points if p["server"] == name), key=lambda p: p["connections"])
+        xs = [j + (i - (len(names) - 1) / 2) * width for j in range(len(mine))]
+        left.bar(xs, [p["req_s"] for p in mine], width, label=name, color=colours.get(name))
+        right.plot([p["connections"] for p in mine], [p["p99_ms"] for p in mine], "o-", label=f"{name} p99",
+                   color=colours.get(name))
+        right.plot([p["connections"] for p in mine], [p["p50_ms"] for p in mine], "x--", color=colours.get(name))
+    left.set_xticks(range(len(CONCURRENCY)), [f"{c} conn" for c in CONCURRENCY], fontsize=7)
+    left.set_ylabel("req/s, 1 record per request", fontsize=8)
+    left.legend(fontsize=7)
+    right.axhline(GOAL_P99_MS, color="black", linestyle="--", linewidth=1)
+    right.set_xscale("log", base=2)
+    right.set_yscale("log")
+    right.set_xlabel("connections", fontsize=8)
+    right.set_ylabel("latency ms (o p99, x p50)", fontsize=8)
+    right.legend(fontsize=7)
+    for ax in (left, right):
+        ax.tick_params(labelsize=7)
+    fig.suptitle(report.title + (" (quick)" if report.quick else ""), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
