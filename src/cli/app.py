@@ -50,7 +50,7 @@ def friendly_errors(fn: F) -> F:
             if STATE["debug"]:
                 raise
             count = len([p for p in exc.problems if p.severity == "error"])
-            err_console.print(exc.render(), markup=False)
+            err_console.print(exc.render(), markup=False, soft_wrap=True)
             err_console.print(f"\n[bold red]{count} error{'s' if count != 1 else ''}[/] in the spec.")
             raise typer.Exit(2) from None
         except RscaleError as exc:

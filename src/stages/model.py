@@ -19,23 +19,26 @@ from rscale.stages.progress import note, report
 
 
 def _tags(plan: Plan) -> dict[str, str]:
-    tags = {"rscale.plan_hash": plan.hash, "rscale.spec": plan.name, "rscale.stack": plan.stack.name}
+    """ZenML run id, sweep id and the swept values, so tracked runs group and filter by them."""
+    import os
+
+    from rscale.trackers import SWEEP_ID_TAG, ZENML_RUN_ID_TAG
+
+    tags = {"rscale.stack": plan.stack.name}
     try:
-        tags["zenml.run_id"] = str(get_step_context().pipeline_run.id)
+        tags[ZENML_RUN_ID_TAG] = str(get_step_context().pipeline_run.id)
     except RuntimeError:
         pass
-    sweep = plan.swept and _sweep_id()
-    if sweep:
-        tags["rscale.sweep_id"] = sweep
+    if os.environ.get("RS_SWEEP_ID"):
+        tags[SWEEP_ID_TAG] = os.environ["RS_SWEEP_ID"]
     for key, value in plan.swept.items():
         tags[f"sweep.{key}"] = str(value)
     return tags
 
 
-def _sweep_id() -> str | None:
-    import os
-
-    return os.environ.get("RS_SWEEP_ID")
+def _metric_names(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
+    """`hit_rate@10` -> `test_hit_rate_at_10`: the same spelling training uses for `val_...` curves."""
+    return {f"{prefix}_{name.replace('@', '_at_')}": value for name, value in metrics.items()}
 
 
 @step
@@ -49,8 +52,7 @@ def train_model(
     workdir = state_dir() / "work" / plan.name / plan.hash
     run = open_run(plan, run_name=f"{plan.name}-{plan.hash}", tags=_tags(plan))
     try:
-        run.log_params(plan.model_dump(mode="json", exclude={"stack", "checks", "data"}))
-        run.log_params({"data.fingerprint": fingerprint, "data.sql": plan.data.sql[:500]})
+        run.log_params({"data.fingerprint": fingerprint})
         run.log_dict("checks.json", check_report)
         logger = run.lightning_logger()
         with report("train", f"{plan.model.type} on {plan.hardware.accelerator} x{plan.hardware.devices}") as status:
@@ -91,8 +93,8 @@ def evaluate_model(
     note("gate", gate.reason, ok=gate.passed)
     run = open_run(plan, run_name=f"{plan.name}-{plan.hash}", run_id=training.tracker_run_id)
     try:
-        run.log_metrics({f"test_{k}": v for k, v in evaluation.metrics.items()})
-        run.log_metrics({f"baseline_{k}": v for k, v in evaluation.baseline_metrics.items()})
+        run.log_metrics(_metric_names("test", evaluation.metrics))
+        run.log_metrics(_metric_names("baseline", evaluation.baseline_metrics))
         run.log_metrics({"gate_passed": float(gate.passed)})
         run.set_tags({"rscale.gate": "passed" if gate.passed else "failed"})
         run.log_dict("evaluation.json", evaluation.model_dump(mode="json"))

@@ -63,12 +63,20 @@ def test_spec_runs_end_to_end_and_serves(seeded: Path, name: str) -> None:
         assert answer.json()["predictions"]
         bad = httpx.post(f"{url}/invocations", content=b"{not json", headers={"content-type": "application/json"})
         assert 400 <= bad.status_code < 500
-        # every prediction is logged for feedback (the smoke request and ours at least)
-        logs = list((seeded / ".rs" / "predictions" / name).glob("*.jsonl"))
-        lines = [json.loads(line) for f in logs for line in f.read_text().splitlines()]
-        assert len(lines) >= 2 and all(line["model_version"] for line in lines)
     finally:
-        _stop(name)
+        _stop(name)  # the server flushes its prediction log on shutdown
+    # every prediction is logged for feedback (the deploy step's smoke request and ours) ...
+    logs = list((seeded / ".rs" / "predictions" / name).glob("*.jsonl"))
+    lines = [json.loads(line) for f in logs for line in f.read_text().splitlines()]
+    assert len(lines) == 2 and {line["model_version"] for line in lines} == {deployment["endpoint"]["model_version"]}
+    # ... and the next run's preparation ingests them into the warehouse, once
+    from rscale.stages.runner import prepare
+    from rscale.warehouses import connect
+
+    prepare(plan)
+    prepare(plan)
+    with connect(plan.stack.warehouse, read_only=True) as warehouse:
+        assert warehouse.scalar(f"SELECT COUNT(*) FROM {name}_predictions") == 2
 
 
 def test_gate_blocks_a_model_that_does_not_beat_the_baseline(seeded: Path) -> None:
