@@ -36,7 +36,8 @@ SWEEP_ID_TAG = "rscale.sweep_id"
 def tracker_class(plan: Plan) -> type[TrackerRun]:
     from rscale.compiler.spec.tracker import TRACKERS
 
-    return TRACKERS.load(plan.tracker.kind)  # type: ignore[no-any-return]
+    kind: str = plan.tracker.kind  # type: ignore[attr-defined]  # every member of the union has `kind`
+    return TRACKERS.load(kind)  # type: ignore[no-any-return]
 
 
 def preflight(plan: Plan) -> None:
@@ -52,9 +53,7 @@ def plan_params(plan: Plan) -> dict[str, Any]:
     return flatten(plan.model_dump(mode="json", by_alias=True, exclude={"hash"}))
 
 
-def open_run(
-    plan: Plan, run_name: str, tags: dict[str, str] | None = None, run_id: str | None = None
-) -> TrackerRun:
+def open_run(plan: Plan, run_name: str, tags: dict[str, str] | None = None, run_id: str | None = None) -> TrackerRun:
     """Start a run for `plan`, or re-open the run `run_id` that an earlier step started.
 
     A new run gets the plan's params, the plan itself as `plan.json`, and the tags `rscale.plan`,

@@ -1,8 +1,8 @@
 """`tracker.kind: neptune`, over the neptune 1.x client (`neptune.init_run`).
 
 Neptune's hosted service shut down on 2026-03-05; the client still works against an organisation's own Neptune
-server (modes `async`, `sync`) and without one (`offline`: JSON lines under `.rs/neptune/offline/`, uploaded
-later with `neptune sync`; `debug`: in memory only). The API token is read from its reference at run time,
+server (modes `async`, `sync`) and without one (`offline`: JSON lines under `.rs/.neptune/offline/`, uploaded
+later with `neptune sync --path .rs`; `debug`: in memory only). The API token is read from its reference at run time,
 passed to the client and nowhere else.
 
 Field layout: `parameters/<dotted key>`, `metrics/<name>` (series), `tags/<key>` plus `key:value` in
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rscale import paths
+from rscale.compiler.spec.tracker import NeptuneTrackerConfig
 from rscale.errors import ConfigurationError, RscaleError
 from rscale.trackers.base import TrackerRun, as_text, describe, new_run_id
 from rscale.trackers.references import resolve
@@ -42,15 +43,24 @@ def _neptune() -> Any:
 
 
 def data_dir() -> Path:
-    """Where the client keeps its queue and offline runs: NEPTUNE_DATA_DIRECTORY, set to `.rs/neptune` if unset."""
-    os.environ.setdefault("NEPTUNE_DATA_DIRECTORY", str(paths.state_dir() / "neptune"))
+    """Where the client keeps its queue and offline runs: NEPTUNE_DATA_DIRECTORY, set to `.rs/.neptune` if unset.
+
+    The name must be `.neptune`: `neptune sync --path .rs` looks for a folder of exactly that name.
+    """
+    os.environ.setdefault("NEPTUNE_DATA_DIRECTORY", str(paths.state_dir() / ".neptune"))
     return Path(os.environ["NEPTUNE_DATA_DIRECTORY"])
 
 
-def _token(plan: Plan) -> str | None:
-    if plan.tracker.mode not in SERVER_MODES:
+def _config(plan: Plan) -> NeptuneTrackerConfig:
+    if not isinstance(plan.tracker, NeptuneTrackerConfig):
+        raise TypeError(f"plan {plan.name} tracks with {plan.tracker!r}, not neptune")
+    return plan.tracker
+
+
+def _token(config: NeptuneTrackerConfig) -> str | None:
+    if config.mode not in SERVER_MODES:
         return None  # offline and debug talk to no server
-    return resolve(plan.tracker.api_token, "tracker.api_token")
+    return resolve(config.api_token, "tracker.api_token")
 
 
 def _server_address(token: str) -> str:
@@ -88,12 +98,13 @@ class NeptuneTracker(TrackerRun):
                 f"Neptune's data directory {directory} cannot be created: {exc.strerror}",
                 fix="set NEPTUNE_DATA_DIRECTORY to a writable folder",
             ) from None
-        token = _token(plan)
+        config = _config(plan)
+        token = _token(config)
         if token is None:
             return
         address = _server_address(token)
-        _probe(address, plan.tracker.project)
-        _check_project(plan.tracker.project, token, address)
+        _probe(address, config.project)
+        _check_project(config.project, token, address)
 
     @classmethod
     def open(
@@ -101,8 +112,8 @@ class NeptuneTracker(TrackerRun):
     ) -> NeptuneTracker:
         neptune = _neptune()
         data_dir()
-        config = plan.tracker
-        token = _token(plan)
+        config = _config(plan)
+        token = _token(config)
         reopening = run_id is not None
         run_id = run_id or new_run_id()
         try:
@@ -203,7 +214,8 @@ def _check_project(project: str, token: str, address: str) -> None:
         neptune.init_project(project=project, api_token=token, mode="read-only").stop()
     except Exception as exc:  # noqa: BLE001
         raise RscaleError(
-            f"Neptune server {address} does not accept project {project} with this token: "
-            f"{describe(exc)}".replace(token, "***"),
+            f"Neptune server {address} does not accept project {project} with this token: {describe(exc)}".replace(
+                token, "***"
+            ),
             fix="check tracker.project (workspace/project) and that the token belongs to that server",
         ) from None

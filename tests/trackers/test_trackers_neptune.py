@@ -51,7 +51,7 @@ def neptune_dir(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Unset NEPTUNE_DATA_DIRECTORY, so the tracker must put Neptune's data under the project's .rs/."""
     monkeypatch.delenv("NEPTUNE_DATA_DIRECTORY", raising=False)
     monkeypatch.setenv("NEPTUNE_API_TOKEN", TOKEN_SENTINEL)
-    return project / ".rs" / "neptune"
+    return project / ".rs" / ".neptune"
 
 
 def test_an_offline_run_reads_back_as_logged(neptune_dir, compile_plan, fit_two_epochs, recorder, tmp_path):

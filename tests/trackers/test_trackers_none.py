@@ -23,4 +23,8 @@ def test_no_tracker_logs_nothing_and_training_runs_without_a_logger(project, com
     again = open_run(plan, "conversion-evaluate", run_id=run.run_id)
     assert again.run_id == run.run_id and again.errors == []
     state = project / ".rs"
-    assert not (state / "mlflow.db").exists() and not (state / "neptune").exists() and not (state / "mlartifacts").exists()
+    assert (
+        not (state / "mlflow.db").exists()
+        and not (state / ".neptune").exists()
+        and not (state / "mlartifacts").exists()
+    )

@@ -30,8 +30,20 @@ class FlakyRun(NoTracker):
 
 def test_nested_params_flatten_with_dots_and_read_as_text():
     tree = {"train": {"lr": 0.003, "early_stopping": {"patience": 3}}, "model": {"hidden": [32, 16]}, "swept": {}}
-    assert flatten(tree) == {"train.lr": 0.003, "train.early_stopping.patience": 3, "model.hidden": [32, 16], "swept": {}}
-    assert [as_text(v) for v in (0.003, [32, 16], None, True, "x", {})] == ["0.003", "[32, 16]", "null", "true", "x", "{}"]
+    assert flatten(tree) == {
+        "train.lr": 0.003,
+        "train.early_stopping.patience": 3,
+        "model.hidden": [32, 16],
+        "swept": {},
+    }
+    assert [as_text(v) for v in (0.003, [32, 16], None, True, "x", {})] == [
+        "0.003",
+        "[32, 16]",
+        "null",
+        "true",
+        "x",
+        "{}",
+    ]
 
 
 def test_failures_are_counted_redacted_and_stop_after_a_few_in_a_row():
