@@ -123,7 +123,8 @@ class TrackerRun:
         self._attempt("log_link", self._log_link, name, str(uri))
 
     def log_dict(self, name: str, data: Any) -> None:
-        """A JSON document, e.g. the data check report, stored as `<name>.json`."""
+        """A JSON document, e.g. the data check report, stored as `<name>.json` (`checks` and `checks.json` alike)."""
+        name = name.removesuffix(".json")
         self._attempt("log_dict", lambda: self._log_dict(name, json.loads(json.dumps(data, default=str))))
 
     def lightning_logger(self) -> Any:

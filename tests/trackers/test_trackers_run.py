@@ -110,3 +110,18 @@ def test_importing_the_package_stays_light(repo: Path):
     code = f"import sys, rscale.trackers; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+def test_log_dict_stores_json_under_one_name_with_or_without_the_suffix():
+    class Recording(NoTracker):
+        def __init__(self) -> None:
+            super().__init__("r")
+            self.documents: dict[str, Any] = {}
+
+        def _log_dict(self, name: str, data: Any) -> None:
+            self.documents[name] = data
+
+    run = Recording()
+    run.log_dict("checks.json", {"when": Path("/x"), "ok": (1, 2)})
+    run.log_dict("evaluation", {"auc": 0.8})
+    assert run.documents == {"checks": {"when": "/x", "ok": [1, 2]}, "evaluation": {"auc": 0.8}}
