@@ -96,6 +96,10 @@ def demo_tables(
     """The `items` and `events` tables as Arrow, without touching a warehouse (tests and benchmarks use this)."""
     if sessions < 1:
         raise ValueError("sessions must be at least 1")
+    if shape.items < shape.categories * shape.tiers * MIN_POOL:
+        raise ValueError(
+            f"a shop of {shape.categories} categories needs at least {shape.categories * shape.tiers * MIN_POOL} items"
+        )
     rng = np.random.default_rng(seed)
     catalogue = _catalogue(rng, shape)
     views = _views(rng, shape, catalogue, sessions)
@@ -131,8 +135,8 @@ def _catalogue(rng: np.random.Generator, shape: Shape) -> _Catalogue:
     popularity = rank.astype(float) ** -shape.popularity_exponent
     popularity /= popularity.sum()
     # Category sizes vary (a few big categories), with at least MIN_POOL items per (category, tier).
-    sizes = rng.dirichlet(np.full(n_cat, 2.0)) * (n - n_cat * n_tier * MIN_POOL)
-    sizes = np.floor(sizes).astype(int) + n_tier * MIN_POOL
+    shares = rng.dirichlet(np.full(n_cat, 2.0)) * (n - n_cat * n_tier * MIN_POOL)
+    sizes = np.floor(shares).astype(int) + n_tier * MIN_POOL
     sizes[: n - sizes.sum()] += 1
     category = rng.permutation(np.repeat(np.arange(n_cat), sizes))
     # Prices: a category's base price times a lognormal spread; tiers are terciles within the category.

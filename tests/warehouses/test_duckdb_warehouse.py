@@ -139,3 +139,15 @@ def test_in_memory_warehouse():
         wh.append("t", pa.table({"x": [1, 2, 3]}))
         assert wh.scalar("SELECT SUM(x) FROM t") == 6
         assert wh.path is None
+
+
+def test_one_process_cannot_hold_the_file_in_both_modes(project: Path):
+    config = DuckDBConfig(path=".rs/modes.duckdb")
+    with connect(config) as wh:
+        wh.execute("CREATE TABLE t AS SELECT 1 AS x")
+    with connect(config, read_only=True):
+        with pytest.raises(RscaleError) as both:
+            connect(config)
+    assert "already has it open" in str(both.value) and both.value.fix
+    with connect(config) as wh:  # closed readers free the file for a writer
+        assert wh.scalar("SELECT x FROM t") == 1
