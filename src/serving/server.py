@@ -65,17 +65,27 @@ class PredictionLog:
             self._second, self._second_text = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         return f"{self._second_text}.{int((ts - second) * 1e6):06d}+00:00"
 
-    def record(self, request_id: str, ts: float, inputs: list[dict[str, Any]], outputs: list[Any]) -> None:
-        """Queue one line per (input, output) pair; never raises."""
+    def record(
+        self,
+        request_id: str,
+        ts: float,
+        inputs: list[dict[str, Any]],
+        outputs: list[Any],
+        *,
+        input_json: str | None = None,
+        output_json: str | None = None,
+    ) -> None:
+        """Queue one line per (input, output) pair; never raises. For a one-record request the caller may
+        pass the record and output as JSON text it already has, which saves serializing them again."""
         try:
-            head = (
-                f'{{"request_id":{_dumps(request_id)},"ts":"{self._iso(ts)}",'
-                f"{self._fixed}"
-            )
-            for index, (record, output) in enumerate(zip(inputs, outputs, strict=False)):
-                self._pending.append(
-                    f'{head},"index":{index},"inputs":{_dumps(record)},"outputs":{_dumps(output)}}}'
-                )
+            head = f'{{"request_id":{_dumps(request_id)},"ts":"{self._iso(ts)}",{self._fixed}'
+            if input_json is not None and output_json is not None and len(inputs) == 1:
+                self._pending.append(f'{head},"index":0,"inputs":{input_json},"outputs":{output_json}}}')
+            else:
+                for index, (record, output) in enumerate(zip(inputs, outputs, strict=False)):
+                    self._pending.append(
+                        f'{head},"index":{index},"inputs":{_dumps(record)},"outputs":{_dumps(output)}}}'
+                    )
         except Exception as exc:  # noqa: BLE001 - logging must never take the endpoint down
             self._failed(len(inputs), exc)
         if len(self._pending) >= self.max_pending:
@@ -239,18 +249,27 @@ def create_app(
         except Exception as exc:  # noqa: BLE001 - the client gets a reason, the log gets the traceback
             traceback.print_exc(file=sys.stderr)
             return _error(500, f"prediction failed: {type(exc).__name__}", request_id)
+        predictions = _dumps(outputs)
         if log is not None:
             try:
-                log.record(request_id, ts, records, outputs)
+                if len(records) == 1 and records[0] is body and raw[:1] == b"{":
+                    # One record: log the body as received (valid UTF-8 JSON; newlines between tokens folded
+                    # so the line stays one line) and the prediction as already serialized for the response.
+                    text = raw.decode()
+                    if "\n" in text or "\r" in text:
+                        text = text.replace("\r", " ").replace("\n", " ")
+                    log.record(request_id, ts, records, outputs, input_json=text, output_json=predictions[1:-1])
+                else:
+                    log.record(request_id, ts, records, outputs)
             except Exception:  # noqa: BLE001, S110 - logging never fails a request
                 pass
         content = (
             '{"predictions":'
-            + _dumps(outputs)
+            + predictions
             + ',"model_version":'
             + version_json
             + ',"request_id":'
-            + json.dumps(request_id)
+            + _dumps(request_id)
             + "}"
         ).encode()
         return Response(content, media_type=_JSON, headers={"x-request-id": request_id})

@@ -34,6 +34,18 @@ def test_log_lines_are_written_at_shutdown_with_inputs_and_outputs(tmp_path: Pat
     assert lines[2]["inputs"]["device"] == "tablet"
 
 
+def test_a_pretty_printed_record_is_logged_on_one_line_as_sent(tmp_path: Path) -> None:
+    app = create_app(trained_package(), log_dir=tmp_path)
+    body = json.dumps(dict(EXAMPLE, session_id="s-1"), indent=2).replace("\n", "\r\n")
+    with _client(app) as client:
+        response = client.post("/invocations", content=body.encode(), headers={"content-type": "application/json"})
+    (path,) = tmp_path.glob("*.jsonl")
+    (line,) = path.read_text().splitlines()
+    logged = json.loads(line)
+    assert logged["inputs"] == dict(EXAMPLE, session_id="s-1")
+    assert [logged["outputs"]] == response.json()["predictions"]
+
+
 def test_rejected_requests_are_not_logged(tmp_path: Path) -> None:
     app = create_app(trained_package(), log_dir=tmp_path)
     with _client(app) as client:
