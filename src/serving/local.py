@@ -125,7 +125,7 @@ class LocalDeployer:
         state = {
             "name": name,
             "tier": self.tier,
-            "stack": (stack or self.stack).model_dump(mode="json", by_alias=True) if (stack or self.stack) else _local_stack(),
+            "stack": _stack_record(stack or self.stack),
             "pid": process.pid,
             "url": url,
             "host": host,
@@ -247,10 +247,12 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _local_stack() -> dict[str, Any]:
+def _stack_record(stack: StackSpec | None) -> dict[str, Any]:
+    """The stack an endpoint was deployed with, as its record keeps it (the embedded default without one)."""
     from rscale.compiler.stack import StackSpec
 
-    return StackSpec(name="local", description="embedded default").model_dump(mode="json", by_alias=True)
+    stack = stack or StackSpec(name="local", description="embedded default")
+    return stack.model_dump(mode="json", by_alias=True)
 
 
 def _ping(url: str, timeout: float = 2.0) -> bool:

@@ -70,6 +70,10 @@ def test_deploy_status_predict_redeploy_undeploy(project: Path, deployer: LocalD
     assert latest_package(plan.name) == package.resolve()
     assert deployer.undeploy(plan.name) is True
     assert not _is_server(state["pid"])
+    # the two accepted predictions are in the use case's prediction log, where the warehouse ingests them
+    logged = [json.loads(line) for path in (project / ".rs" / "predictions" / plan.name).glob("*.jsonl")
+              for line in path.read_text().splitlines()]
+    assert [line["request_id"] for line in logged] == [body["request_id"]] * 2
     assert deployer.status(plan.name) is None
     assert read_state(plan.name) is None
     assert deployer.undeploy(plan.name) is False
