@@ -53,6 +53,6 @@ def use_project_state() -> None:
     os.environ.setdefault("AUTO_OPEN_DASHBOARD", "false")
     os.environ.setdefault("ZENML_AUTO_OPEN_DASHBOARD", "false")
     os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{state / 'mlflow.db'}")
-    os.environ.setdefault("NEPTUNE_DATA_DIRECTORY", str(state / "neptune"))
+    os.environ.setdefault("NEPTUNE_DATA_DIRECTORY", str(state / ".neptune"))  # `neptune sync` looks for .neptune
     os.environ.setdefault("TORCH_HOME", str(state / "torch"))
     os.environ.setdefault("LIGHTNING_DISABLE_VERSION_CHECK", "1")

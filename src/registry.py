@@ -8,8 +8,9 @@ zenml, boto3 or snowpark, and adding an adapter is one config class plus one imp
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 

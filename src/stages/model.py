@@ -107,9 +107,11 @@ def evaluate_model(
 
 @step
 def register_model(
-    model_package: PackageDir, evaluation: dict, plan: Plan, fingerprint: str
+    model_package: PackageDir, training: TrainingSummary, evaluation: dict, plan: Plan, fingerprint: str
 ) -> Annotated[Registration, "registration"]:
     """Record the version in ZenML's model registry with its metrics, plan hash and data fingerprint."""
+    from rscale.trackers import open_run
+
     gate = evaluation["gate"]
     metadata = {
         "metrics": evaluation["metrics"],
@@ -128,4 +130,11 @@ def register_model(
         model.set_stage("production", force=True)
         stage = "production"
     note("register", f"model {model.name} version {model.version}" + (f" -> {stage}" if stage else " (not promoted)"))
+    package_uri = get_step_context().inputs["model_package"][0].uri  # where the artifact store keeps it
+    run = open_run(plan, run_name=f"{plan.name}-{plan.hash}", run_id=training.tracker_run_id)
+    try:
+        run.log_link("model_package", package_uri)
+        run.set_tags({"rscale.model_version": f"{model.name}:{model.version}"})
+    finally:
+        run.close()
     return Registration(model_name=model.name, version=str(model.version), stage=stage)

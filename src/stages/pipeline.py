@@ -23,6 +23,6 @@ def use_case_pipeline(plan: Plan, fingerprint: str, deploy: bool = True) -> None
     )
     package, training = train_model(train, validation, plan=plan, check_report=report, fingerprint=fingerprint)
     evaluation = evaluate_model(package, training, train, test, plan=plan)
-    register_model(package, evaluation, plan=plan, fingerprint=fingerprint)
+    register_model(package, training, evaluation, plan=plan, fingerprint=fingerprint)
     if deploy:  # sweep members are not deployed; their best is, from best.yaml
         deploy_model(package, evaluation, test, plan=plan)

@@ -77,6 +77,15 @@ def test_spec_runs_end_to_end_and_serves(seeded: Path, name: str) -> None:
     prepare(plan)
     with connect(plan.stack.warehouse, read_only=True) as warehouse:
         assert warehouse.scalar(f"SELECT COUNT(*) FROM {name}_predictions") == 2
+    # the tracked run holds the same final metrics, the gate decision and a link to the package
+    from mlflow.tracking import MlflowClient
+
+    tracked = MlflowClient(f"sqlite:///{seeded / '.rs' / 'mlflow.db'}").get_run(outcome.training["tracker_run_id"])
+    for metric, value in outcome.metrics.items():
+        assert tracked.data.metrics[f"test_{metric.replace('@', '_at_')}"] == pytest.approx(value)
+    assert tracked.data.tags["rscale.gate"] == "passed"
+    assert tracked.data.tags["rscale.model_version"].startswith(f"{name}:")
+    assert len(outcome.training["history"]) == outcome.training["epochs_run"]
 
 
 def test_gate_blocks_a_model_that_does_not_beat_the_baseline(seeded: Path) -> None:
