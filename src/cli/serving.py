@@ -33,7 +33,8 @@ def _deployer_of(name: str) -> Any:
 def _print_endpoint(endpoint: Any, verb: str) -> None:
     console.print(
         f"[green]{verb}[/] {endpoint.name} ({endpoint.tier}) at {endpoint.url}, "
-        f"version {endpoint.model_version or '?'}, plan {endpoint.plan_hash or '?'}"
+        f"version {endpoint.model_version or '?'}, plan {endpoint.plan_hash or '?'}",
+        soft_wrap=True,
     )
 
 
@@ -146,24 +147,24 @@ def _request_body(payload: str | None, file: Path | None) -> Any:
 @friendly_errors
 def status_command(name: str | None = typer.Argument(None, help="One endpoint; without it, all.")) -> None:
     """Show endpoints: tier, URL, model version, health and what the tier reports (pid, instances, memory...)."""
-    from rich.table import Table
-
     from rscale.serving.endpoint import recorded_endpoints
 
     names = [name] if name else recorded_endpoints()
     if not names:
         console.print("no endpoints (start one with `rs serve NAME` or `rs deploy SPEC`)")
         return
-    table = Table("name", "tier", "url", "version", "healthy", "details", box=None, pad_edge=False)
+    # One block per endpoint rather than a table: URLs, versions and paths stay whole in any terminal width.
     for each in names:
         endpoint = _deployer_of(each).status(each)
         if endpoint is None:
-            table.add_row(each, "?", "-", "-", "[red]gone[/]", "")
+            console.print(f"[bold]{each}[/]  [red]gone[/] (its record is stale; `rs undeploy {each}` clears it)")
             continue
-        healthy = {True: "[green]yes[/]", False: "[red]no[/]", None: "?"}[endpoint.healthy]
-        details = "  ".join(f"{k}={v}" for k, v in endpoint.details.items() if v is not None and k != "package_dir")
-        table.add_row(endpoint.name, endpoint.tier, endpoint.url, endpoint.model_version or "-", healthy, details)
-    console.print(table)
+        health = {True: "[green]healthy[/]", False: "[red]unhealthy[/]", None: "health unknown"}[endpoint.healthy]
+        console.print(f"[bold]{endpoint.name}[/]  {endpoint.tier}  {health}  {endpoint.url}")
+        console.print(f"  version: {endpoint.model_version or '-'}  plan: {endpoint.plan_hash or '-'}")
+        for key, value in endpoint.details.items():
+            if value is not None:
+                console.print(f"  {key}: {value}", soft_wrap=True)
 
 
 @app.command("deploy")

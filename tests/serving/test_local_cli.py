@@ -39,8 +39,8 @@ def test_serve_status_predict_stop(rs, project: Path) -> None:
 
     status = rs("status")
     assert status.exit_code == 0, status.output
-    assert "conversion" in status.output and "local" in status.output and "yes" in status.output
-    assert f"pid={pid}" in status.output
+    assert "conversion  local  healthy  http://127.0.0.1:" in status.output
+    assert f"pid: {pid}" in status.output and f"version: {read_state('conversion')['model_version']}" in status.output
 
     predicted = rs("predict", "conversion", json.dumps(EXAMPLE))
     assert predicted.exit_code == 0, predicted.output
