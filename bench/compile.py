@@ -34,7 +34,7 @@ def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
 
 
 def run(quick: bool, work: Path) -> Report:
-    repeats = 2 if quick else 9
+    repeats = 1 if quick else 9
     report = Report("compile", "Compile: rs validate / rs compile vs bare python start", quick,
                     settings={"repeats": repeats, "offline": True, "process": "fresh per run"})
     env = {**os.environ, "RS_PROJECT_DIR": str(work)}  # rs compile writes build/ here, not in the repo
@@ -42,7 +42,8 @@ def run(quick: bool, work: Path) -> Report:
     if quick:
         commands = {k: v for k, v in commands.items() if "train.lr" not in k and "conversion" not in k}
     for command in commands.values():  # warm the OS file cache and .pyc files once
-        timed(command, env)
+        if not quick:
+            timed(command, env)
     wall: dict[str, list[float]] = {name: [] for name in commands}
     cpu: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(repeats):  # interleaved, so background load hits every case alike

@@ -138,7 +138,8 @@ def run(quick: bool, work: Path) -> Report:
                     quick, settings={"rows": rows, "repeats": repeats, "query": QUERY,
                                      "process": "fresh child per measurement"})
     results: dict[str, list[dict]] = {"rscale": [], "duckdb": []}
-    measure("duckdb", db)  # warm the OS file cache
+    if not quick:
+        measure("duckdb", db)  # warm the OS file cache
     for repeat in range(repeats):
         for side in (("duckdb", "rscale") if repeat % 2 == 0 else ("rscale", "duckdb")):
             results[side].append(measure(side, db))

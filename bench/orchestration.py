@@ -133,7 +133,9 @@ def run(quick: bool, work: Path) -> Report:
     report = Report("orchestration", "Orchestration: ZenML pipeline vs the same functions called directly", quick,
                     settings={"chain_lengths": lengths, "repeats": repeats, "cache": "off",
                               "orchestrator": "ZenML local", "spec": "conversion, tracker none, deploy off"})
+    started = time.perf_counter()
     samples = chain_points(lengths, repeats)
+    report.extra["phase_seconds"] = {"chains (incl. first ZenML store set-up)": time.perf_counter() - started}
     points = []
     for n in lengths:
         report.row(f"{n}-step trivial pipeline", "s", samples[n]["zenml"])
@@ -144,6 +146,7 @@ def run(quick: bool, work: Path) -> Report:
     report.extra["fit"] = {"fixed_s": fixed, "per_step_s": per_step}
 
     sessions, epochs = (1500, 1) if quick else (5000, 2)
+    started = time.perf_counter()
     plan, plan_file, fingerprint = spec_plan(sessions, epochs)
     if not quick:
         spec_pipeline(plan, plan_file, fingerprint)  # warm: first registration of this pipeline and stack
@@ -155,9 +158,12 @@ def run(quick: bool, work: Path) -> Report:
                 pipeline_s.append(spec_pipeline(plan, plan_file, fingerprint))
             else:
                 plain_s.append(spec_plain(plan, work / "plain"))
+    report.extra["phase_seconds"]["spec (seed, compile, runs)"] = time.perf_counter() - started
     report.row("conversion spec: rs pipeline (run_compiled)", "s", pipeline_s)
     report.row("conversion spec: plain function calls", "s", plain_s)
+    started = time.perf_counter()
     imports = import_cost(1 if quick else 3)
+    report.extra["phase_seconds"]["imports"] = time.perf_counter() - started
     for name, values in imports.items():
         report.row(f"fresh process: {name}", "s", values)
     zenml_import = statistics.median(imports["import rscale.stages.pipeline (zenml)"]) - statistics.median(

@@ -119,7 +119,7 @@ class Report:
         }
 
 
-def _fmt(value: float) -> str:
+def fmt(value: float) -> str:
     if value == 0:
         return "0"
     magnitude = abs(value)
@@ -144,12 +144,12 @@ def print_report(report: Report) -> None:
                             ("max", "right"), ("runs", "right")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for r in report.rows:
-        table.add_row(r["case"], r["unit"], _fmt(r["median"]), _fmt(r["min"]), _fmt(r["max"]), str(r["runs"]))
+        table.add_row(r["case"], r["unit"], fmt(r["median"]), fmt(r["min"]), fmt(r["max"]), str(r["runs"]))
     if report.comparisons:
         table.add_section()
         for c in report.comparisons:
             verdict = "-" if c["met"] is None else ("[green]met[/]" if c["met"] else "[red]NOT met[/]")
-            table.add_row(f"[bold]{c['what']}[/]", c["unit"], _fmt(c["value"]), f"goal {c['target']}", verdict, "")
+            table.add_row(f"[bold]{c['what']}[/]", c["unit"], fmt(c["value"]), f"goal {c['target']}", verdict, "")
     console.print(table)
     for note in report.notes:
         console.print(f"  note: {note}", markup=False)
@@ -180,7 +180,7 @@ def ratio_chart(report: Report, path: Path) -> None:
         ax.set_xticks([])
         ax.set_title(_wrap(c["what"], 24), fontsize=8)
         ax.set_ylabel(c.get("unit", ""), fontsize=8)
-        ax.text(0, c["value"], _fmt(c["value"]), ha="center", va="bottom", fontsize=8)
+        ax.text(0, c["value"], fmt(c["value"]), ha="center", va="bottom", fontsize=8)
         top = max(c["value"], c.get("goal") or 0) * 1.25 or 1
         ax.set_ylim(0, top)
         ax.tick_params(labelsize=7)

@@ -128,7 +128,9 @@ def load(url: str, body: str, connections: int, seconds: int, work: Path) -> dic
 
 
 def servers(package: Path, work: Path, with_mlflow: bool) -> list[Server]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    # MLflow's CLI starts `uvicorn` by name: the interpreter's bin folder must be on PATH
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "PATH": path}
     port = free_port()
     found = [
         Server("rscale", [sys.executable, "-m", "rscale.serving.server", "--model-dir", str(package),
