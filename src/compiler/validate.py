@@ -12,7 +12,7 @@ import types
 import typing
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -102,12 +102,34 @@ def validate(doc: Document, tree: dict[str, Any] | None = None, origin: dict[Pat
     except ValidationError as exc:
         field_problems = problems_from_errors(doc, tree, origin, exc.errors(include_url=False))
         problems += [p for p in field_problems if p.path not in secret_paths]
+        # cross-field checks over the sections that did validate, so one run reports both kinds of mistake
+        broken = {p.path[0] for p in field_problems if p.path} | {p.path[0] for p in problems if p.path}
+        problems += [_locate(doc, origin, p) for p in run_checks(partial_spec(tree, broken), partial=True)]
     if spec is not None:
         problems += [_locate(doc, origin, p) for p in run_checks(spec)]
     problems = _dedupe([_locate(doc, origin, p) for p in problems])
     if any(p.severity == "error" for p in problems):
         raise doc.error(_sorted(problems))
     return spec  # type: ignore[return-value]
+
+
+def partial_spec(tree: dict[str, Any], broken: set[Any]) -> Spec:
+    """A Spec holding only the top-level sections that validate on their own; the others are left unset."""
+    from pydantic import TypeAdapter
+
+    sections: dict[str, Any] = {}
+    for name, field in Spec.model_fields.items():
+        if name in broken:
+            continue
+        try:
+            if name in tree:
+                annotation = field.annotation if not field.metadata else Annotated[(field.annotation, *field.metadata)]
+                sections[name] = TypeAdapter(annotation).validate_python(tree[name])
+            elif not field.is_required():
+                sections[name] = field.get_default(call_default_factory=True)
+        except ValidationError:
+            continue
+    return Spec.model_construct(**sections)
 
 
 def problems_from_errors(

@@ -35,14 +35,24 @@ def test_validate_lists_every_mistake_with_location_path_and_fix(project: Path) 
         spec.read_text().replace("  lr: 0.003", "  lrr: 0.003").replace("type: tabular", "type: tabulr")
         .replace("[auc, accuracy]", "[auc, acuracy]")
     )
+    lines = spec.read_text().splitlines()
+
+    def at(needle: str) -> str:  # file:line:col of the first line holding `needle`, at its first non-blank
+        number = next(i for i, line in enumerate(lines, 1) if needle in line)
+        line = lines[number - 1]
+        column = line.index(needle.split(":")[0].strip("[ ")) + 1 if needle.startswith("[") else len(line) - len(line.lstrip()) + 1
+        return f"specs/conversion.yaml:{number}:{column}"
+
     result = CliRunner().invoke(app, ["validate", "specs/conversion.yaml", "train.batch_size=big", "--offline"])
     assert result.exit_code == 2
     text = " ".join(result.output.split())  # the console may wrap long lines
+    metrics_line = at("[auc, acuracy]").rsplit(":", 1)[0]
+    metrics_column = lines[int(metrics_line.rsplit(":", 1)[1]) - 1].index("acuracy") + 1
     for where, path, fix in [
-        ("specs/conversion.yaml:43:3", "model.type", "did you mean `tabular`?"),
-        ("specs/conversion.yaml:50:3", "train.lrr", "did you mean `lr`?"),
-        ("specs/conversion.yaml:55:18", "evaluate.metrics[1]", "did you mean `accuracy`?"),
-        ("specs/conversion.yaml:49:3", "train.batch_size", "from override: train.batch_size=big"),
+        (at("type: tabulr"), "model.type", "did you mean `tabular`?"),
+        (at("lrr: 0.003"), "train.lrr", "did you mean `lr`?"),
+        (f"{metrics_line}:{metrics_column}", "evaluate.metrics[1]", "did you mean `accuracy`?"),
+        (at("batch_size:"), "train.batch_size", "from override: train.batch_size=big"),
     ]:
         assert f"{where}: error at `{path}`" in text and fix in text
     assert "4 errors in the spec" in text
