@@ -72,20 +72,19 @@ class PredictionLog:
         inputs: list[dict[str, Any]],
         outputs: list[Any],
         *,
-        input_json: str | None = None,
-        output_json: str | None = None,
+        input_texts: list[str] | None = None,
+        output_texts: list[str] | None = None,
     ) -> None:
-        """Queue one line per (input, output) pair; never raises. For a one-record request the caller may
-        pass the record and output as JSON text it already has, which saves serializing them again."""
+        """Queue one line per (input, output) pair; never raises. Callers pass the JSON text of inputs or
+        outputs where they already have it (the request body, the response), which saves encoding twice."""
         try:
             head = f'{{"request_id":{_dumps(request_id)},"ts":"{self._iso(ts)}",{self._fixed}'
-            if input_json is not None and output_json is not None and len(inputs) == 1:
-                self._pending.append(f'{head},"index":0,"inputs":{input_json},"outputs":{output_json}}}')
-            else:
-                for index, (record, output) in enumerate(zip(inputs, outputs, strict=False)):
-                    self._pending.append(
-                        f'{head},"index":{index},"inputs":{_dumps(record)},"outputs":{_dumps(output)}}}'
-                    )
+            ins = input_texts if input_texts is not None else [_dumps(record) for record in inputs]
+            outs = output_texts if output_texts is not None else [_dumps(output) for output in outputs]
+            self._pending.extend(
+                f'{head},"index":{index},"inputs":{text_in},"outputs":{text_out}}}'
+                for index, (text_in, text_out) in enumerate(zip(ins, outs, strict=False))
+            )
         except Exception as exc:  # noqa: BLE001 - logging must never take the endpoint down
             self._failed(len(inputs), exc)
         if len(self._pending) >= self.max_pending:
@@ -119,8 +118,26 @@ def _builtin(value: Any) -> Any:
     return str(value)
 
 
-# Built once: json.dumps with options builds a new encoder per call, a measurable share of a 1-row request.
-_dumps = json.JSONEncoder(separators=(",", ":"), default=_builtin).encode
+def _make_dumps() -> Callable[[Any], str]:
+    """Compact JSON text of a value, from an encoder built once.
+
+    json.dumps builds a new encoder on every call, which costs more than encoding a small record; the log
+    encodes two objects per prediction. c_make_encoder is the C encoder json.dumps itself uses (absent
+    only on builds without the _json accelerator, where JSONEncoder.encode is the fallback).
+    """
+    from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
+
+    if c_make_encoder is None:
+        return json.JSONEncoder(separators=(",", ":"), default=_builtin).encode
+    encode = c_make_encoder(None, _builtin, encode_basestring_ascii, None, ":", ",", False, False, True)
+
+    def dumps(value: Any) -> str:
+        return "".join(encode(value, 0))
+
+    return dumps
+
+
+_dumps = _make_dumps()
 
 
 def _error(status: int, message: str, request_id: str) -> Response:
@@ -249,18 +266,24 @@ def create_app(
         except Exception as exc:  # noqa: BLE001 - the client gets a reason, the log gets the traceback
             traceback.print_exc(file=sys.stderr)
             return _error(500, f"prediction failed: {type(exc).__name__}", request_id)
-        predictions = _dumps(outputs)
+        if log is not None and len(outputs) > 1:
+            # Each prediction's text serves both the response and its log line.
+            output_texts = [_dumps(output) for output in outputs]
+            predictions = "[" + ",".join(output_texts) + "]"
+        else:
+            output_texts = None
+            predictions = _dumps(outputs)
         if log is not None:
             try:
-                if len(records) == 1 and records[0] is body and raw[:1] == b"{":
+                if output_texts is None and len(records) == 1 and records[0] is body and raw[:1] == b"{":
                     # One record: log the body as received (valid UTF-8 JSON; newlines between tokens folded
                     # so the line stays one line) and the prediction as already serialized for the response.
                     text = raw.decode()
                     if "\n" in text or "\r" in text:
                         text = text.replace("\r", " ").replace("\n", " ")
-                    log.record(request_id, ts, records, outputs, input_json=text, output_json=predictions[1:-1])
+                    log.record(request_id, ts, records, outputs, input_texts=[text], output_texts=[predictions[1:-1]])
                 else:
-                    log.record(request_id, ts, records, outputs)
+                    log.record(request_id, ts, records, outputs, output_texts=output_texts)
             except Exception:  # noqa: BLE001, S110 - logging never fails a request
                 pass
         content = (
