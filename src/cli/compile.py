@@ -54,10 +54,7 @@ def compile_command(
     if compiled.is_sweep:
         from rscale.sweeps import emit_sweep
 
-        sweep = emit_sweep(compiled)
-        console.print(f"[bold]sweep {sweep.sweep_id}[/]: {len(compiled.plans)} members -> {sweep.folder}")
-        for member in sweep.members:
-            console.print(f"  {member.plan.hash}  {' '.join(member.plan.overrides) or '(no overrides)'}")
+        _show_members(emit_sweep(compiled, overrides=list(overrides or [])))
         return
     plan = compiled.plans[0]
     out = emit(plan)
@@ -77,13 +74,25 @@ def run_command(
     overrides: list[str] = OVERRIDES,
     stack: str = STACK,
     multirun: bool = MULTIRUN,
-    resume: str | None = typer.Option(None, "--resume", help="Resume a sweep by id (the same command also resumes)."),
-    max_parallel: int = typer.Option(1, "--max-parallel", min=1, help="Sweep members to run side by side."),
+    resume: str | None = typer.Option(
+        None, "--resume", help="Resume sweep ID: run only its unfinished members (the same command also resumes)."
+    ),
+    max_parallel: int = typer.Option(
+        1, "--max-parallel", min=1, help="Sweep members to run side by side, each in its own process (default 1)."
+    ),
     offline: bool = typer.Option(False, "--offline", help="Skip the compile-time data contract."),
 ) -> None:
     """Run a use case end to end: check, load, split, train, evaluate, register and deploy."""
     from rscale.compiler.emit import emit, last_compiled, remember_last
 
+    if resume:  # a sweep's own record has its spec, stack and overrides: `rs run --resume ID` is enough
+        from rscale.sweeps import find_sweep
+
+        record = find_sweep(resume)
+        spec = spec or Path(record["spec_file"])
+        stack = stack or record["stack"]
+        overrides = overrides or record["overrides"]
+        multirun = True
     if spec is None:
         if overrides:
             from rscale.errors import ConfigurationError
@@ -101,11 +110,28 @@ def run_command(
     if compiled.is_sweep:
         from rscale.sweeps import run_sweep
 
-        run_sweep(compiled, resume=resume, max_parallel=max_parallel)
+        run_sweep(compiled, resume=resume, max_parallel=max_parallel, overrides=list(overrides or []))
         return
     build = emit(compiled.plans[0])
     remember_last(build)
     render_outcome(_run_build(build))
+
+
+def _show_members(sweep: Any) -> None:
+    """`rs compile -m`: the members a sweep would run, by their swept values, without running them."""
+    from rich.table import Table
+
+    table = Table(title=f"sweep {sweep.sweep_id}: {len(sweep.members)} members of {sweep.name}", title_justify="left")
+    table.add_column("plan")
+    for key in sweep.swept_keys:
+        table.add_column(key, justify="right")
+    for member in sweep.members:
+        table.add_row(member.plan.hash, *[str(member.plan.swept.get(k, "")) for k in sweep.swept_keys])
+    console.print(table)
+    fixed = [o for o in sweep.members[0].plan.overrides if o.split("=", 1)[0].lstrip("+~") not in sweep.swept_keys]
+    if fixed:
+        console.print(f"every member: {' '.join(fixed)}", soft_wrap=True)
+    console.print(f"emitted: {sweep.folder}/members/<plan>/; run them with `rs run` and the same arguments", soft_wrap=True)
 
 
 def _run_build(build: Path) -> Any:

@@ -5,6 +5,6 @@ finished members are skipped, and killing a sweep loses only the member that was
 shared by every member through ZenML's cache (their inputs do not depend on the swept training keys).
 """
 
-from rscale.sweeps.run import Sweep, emit_sweep, run_sweep
+from rscale.sweeps.run import Sweep, emit_sweep, find_sweep, run_sweep
 
-__all__ = ["Sweep", "emit_sweep", "run_sweep"]
+__all__ = ["Sweep", "emit_sweep", "find_sweep", "run_sweep"]

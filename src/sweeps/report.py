@@ -1,61 +1,127 @@
-"""The end of a sweep: a results table (terminal and CSV), a plot of metric against each swept key,
-and the best member's fully resolved spec as best.yaml, deployable as is."""
+"""The end of a sweep: a results table (terminal, CSV and HTML), a plot of the metric against each swept key,
+and the best member's fully resolved spec as best.yaml, deployable as is with `rs run .../best.yaml`."""
 
 from __future__ import annotations
 
+import base64
 import csv
+import html
 import io
+import math
 from typing import Any
 
 from rscale.compiler.spec.evaluate import higher_is_better
 
 
+def rank_metric(sweep: Any) -> str:
+    """The metric the table is sorted by: the gate's metric, else the spec's first metric."""
+    plan = sweep.members[0].plan
+    return plan.evaluate.gate.metric if plan.evaluate.gate else plan.evaluate.metrics[0]
+
+
 def rows(sweep: Any, state: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per member: its swept values, metrics, gate decision, time and where its runs are."""
     out = []
     for member in sweep.members:
         entry = state["members"].get(member.plan.hash, {})
         outcome = entry.get("outcome") or {}
-        row = {"member": member.plan.hash, "status": entry.get("status", "pending"), **member.plan.swept}
+        row: dict[str, Any] = {"member": member.plan.hash, "status": entry.get("status", "pending"), **member.plan.swept}
         row.update(outcome.get("metrics", {}))
         gate = outcome.get("gate") or {}
         row["gate"] = "" if not gate else ("passed" if gate.get("passed") else "failed")
-        row["seconds"] = round(outcome.get("seconds", 0.0), 1) if outcome else ""
+        row["seconds"] = round(outcome["seconds"], 1) if "seconds" in outcome else ""
+        row["error"] = entry.get("error", "")
+        row["zenml_run"] = outcome.get("run_name", "")
+        row["tracker_run"] = (outcome.get("training") or {}).get("tracker_run_id") or ""
         out.append(row)
     return out
 
 
 def ranked(sweep: Any, state: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
-    plan = sweep.members[0].plan
-    metric = plan.evaluate.gate.metric if plan.evaluate.gate else plan.evaluate.metrics[0]
+    """The rows, finished members first, best first by the rank metric; then the unfinished ones."""
+    metric = rank_metric(sweep)
     table = rows(sweep, state)
-    finished = [r for r in table if isinstance(r.get(metric), (int, float))]
+    finished = [r for r in table if r["status"] == "done" and _is_number(r.get(metric))]
     rest = [r for r in table if r not in finished]
-    finished.sort(key=lambda r: r[metric], reverse=higher_is_better(metric))
+    # ties on the rank metric are broken by the spec's other metrics, each in its own direction
+    order = [metric, *(m for m in sweep.members[0].plan.evaluate.metrics if m != metric)]
+
+    def key(row: dict[str, Any]) -> tuple[float, ...]:
+        values = ((m, row.get(m)) for m in order)
+        return tuple((-v if higher_is_better(m) else v) if _is_number(v) else math.inf for m, v in values)
+
+    finished.sort(key=key)
     return finished + rest, metric
 
 
-def write_report(sweep: Any, state: dict[str, Any]) -> None:
-    import yaml  # PyYAML ships with zenml/hydra; used to dump, never to parse specs
+def best_yaml(plan: Any, header: str) -> str:
+    """The plan's resolved spec as YAML; multi-line strings (the query) as literal blocks, so they read as written."""
+    import yaml  # PyYAML ships with zenml and hydra; used to write, never to parse specs
 
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        # PyYAML falls back to a quoted style by itself where a literal block cannot hold the string
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+    Dumper.add_representer(str, represent_str)
+    return header + yaml.dump(plan.spec_tree(), Dumper=Dumper, sort_keys=False, allow_unicode=True, width=120)
+
+
+def write_report(sweep: Any, state: dict[str, Any]) -> None:
+    """Print the table; write results.csv, results.png, results.html and (once a member finished) best.yaml."""
     from rscale.cli.app import console
 
     table, metric = ranked(sweep, state)
-    columns = list(dict.fromkeys(k for r in table for k in r))
+    keys = list(sweep.swept_keys)
+    metrics = list(sweep.members[0].plan.evaluate.metrics)
+    columns = ["member", "status", *keys, *metrics, "gate", "seconds", "error", "zenml_run", "tracker_run"]
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(table)
     (sweep.folder / "results.csv").write_text(buffer.getvalue())
-    _render(table, columns, metric, sweep)
-    best = next((r for r in table if r["status"] == "done"), None)
+    shown = ["member", *keys, *metrics, "gate", "seconds", "status"]
+    _render(table, shown, metric, sweep)
+    best = next((r for r in table if r["status"] == "done" and _is_number(r.get(metric))), None)
+    best_file = sweep.folder / "best.yaml"
     if best is not None:
         plan = next(m.plan for m in sweep.members if m.plan.hash == best["member"])
-        tree = plan.spec_tree()
-        header = f"# Best member of sweep {sweep.sweep_id} by {metric}: {' '.join(plan.overrides)}\n"
-        (sweep.folder / "best.yaml").write_text(header + yaml.safe_dump(tree, sort_keys=False))
-        console.print(f"best: {best['member']} ({metric}={best[metric]:.4f}) -> {sweep.folder / 'best.yaml'}")
-    _plot(table, metric, sweep)
-    console.print(f"results: {sweep.folder / 'results.csv'}, {sweep.folder / 'results.png'}")
+        header = (
+            f"# Best member of sweep {sweep.sweep_id} ({sweep.name}) by {metric} = {best[metric]:.4f}\n"
+            f"# overrides: {' '.join(plan.overrides) or '(none)'}\n"
+            f"# plan {plan.hash}; deploy it with: rs run {_shown_path(best_file)}\n"
+        )
+        best_file.write_text(best_yaml(plan, header))
+        console.print(f"best: {best['member'][:8]} ({metric}={best[metric]:.4f}) -> {_shown_path(best_file)}")
+    png = _plot(table, metric, sweep)
+    _write_html(table, shown, metric, sweep, png)
+    outputs = ", ".join(_shown_path(sweep.folder / n) for n in ("results.csv", "results.html") + (("results.png",) if png else ()))
+    console.print(f"results: {outputs}")
+
+
+def _shown_path(path: Any) -> str:
+    from rscale.paths import project_root
+
+    try:
+        return str(path.relative_to(project_root()))
+    except ValueError:
+        return str(path)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _cell(column: str, value: Any, swept: list[str]) -> str:
+    if column == "member":
+        return str(value)[:8]
+    if column == "seconds" and _is_number(value):
+        return f"{value:.1f}"
+    if column not in swept and isinstance(value, float):
+        return f"{value:.4f}"  # a metric
+    return "" if value is None else str(value)  # a swept value as Hydra parsed it, or text
 
 
 def _render(table: list[dict[str, Any]], columns: list[str], metric: str, sweep: Any) -> None:
@@ -63,41 +129,82 @@ def _render(table: list[dict[str, Any]], columns: list[str], metric: str, sweep:
 
     from rscale.cli.app import console
 
-    view = Table(title=f"sweep {sweep.sweep_id}: {sweep.name}, sorted by {metric}", title_justify="left")
+    order = "highest" if higher_is_better(metric) else "lowest"
+    view = Table(title=f"sweep {sweep.sweep_id}: {sweep.name}, by {metric} ({order} first)", title_justify="left")
     for column in columns:
-        view.add_column(column, justify="right" if column not in ("member", "status", "gate") else "left")
+        view.add_column(column, justify="left" if column in ("member", "status", "gate") else "right",
+                        style="bold" if column == metric else None, no_wrap=True)
     for row in table:
-        view.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in (row.get(c, "") for c in columns)])
+        view.add_row(*[_cell(c, row.get(c, ""), sweep.swept_keys) for c in columns])
     console.print(view)
+    for row in table:
+        if row.get("error"):
+            console.print(f"[red]{row['member'][:8]}[/]: {row['error']}", soft_wrap=True)
 
 
-def _plot(table: list[dict[str, Any]], metric: str, sweep: Any) -> None:
+def _plot(table: list[dict[str, Any]], metric: str, sweep: Any) -> bytes | None:
+    """results.png: the metric against each swept key, one line per combination of the other keys."""
+    done = [r for r in table if r["status"] == "done" and _is_number(r.get(metric))]
+    if not done:
+        return None
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     keys = sweep.swept_keys or ["member"]
-    done = [r for r in table if isinstance(r.get(metric), (int, float))]
     fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.6), squeeze=False)
     for ax, key in zip(axes[0], keys, strict=True):
+        values = [r.get(key) for r in done]
+        numeric = all(_is_number(v) for v in values)
         groups: dict[str, list[tuple[Any, float]]] = {}
         others = [k for k in keys if k != key]
         for r in done:
             label = ", ".join(f"{k}={r.get(k)}" for k in others) or metric
             groups.setdefault(label, []).append((r.get(key), r[metric]))
         for label, points in groups.items():
-            points.sort(key=lambda p: (isinstance(p[0], str), p[0]))
-            xs = [str(p[0]) if not isinstance(p[0], (int, float)) else p[0] for p in points]
+            points.sort(key=lambda p: p[0] if numeric else str(p[0]))
+            xs = [p[0] if numeric else str(p[0]) for p in points]
             ax.plot(xs, [p[1] for p in points], marker="o", label=label)
         ax.set_xlabel(key)
         ax.set_ylabel(metric)
-        if all(isinstance(r.get(key), (int, float)) and r.get(key) > 0 for r in done) and key.endswith("lr"):
+        if numeric and min(values) > 0 and max(values) / min(values) >= 10:
             ax.set_xscale("log")
         ax.grid(alpha=0.3)
         if len(groups) > 1:
             ax.legend(fontsize=7)
-    fig.suptitle(f"sweep {sweep.sweep_id}: {metric} by swept key")
+    fig.suptitle(f"sweep {sweep.sweep_id} ({sweep.name}): {metric} by swept key")
     fig.tight_layout()
-    fig.savefig(sweep.folder / "results.png", dpi=110)
+    out = io.BytesIO()
+    fig.savefig(out, format="png", dpi=110)
     plt.close(fig)
+    (sweep.folder / "results.png").write_bytes(out.getvalue())
+    return out.getvalue()
+
+
+def _write_html(table: list[dict[str, Any]], columns: list[str], metric: str, sweep: Any, png: bytes | None) -> None:
+    """results.html: one self-contained page (the plot embedded) to open in a browser or attach to a review."""
+    command = " ".join(["rs run", sweep.members[0].plan.spec_file, "-m", *sweep.overrides])
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_cell(c, r.get(c, ''), sweep.swept_keys))}</td>" for c in columns) + "</tr>" for r in table
+    )
+    image = (
+        f'<img alt="{html.escape(metric)} by swept key" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+        if png
+        else "<p>No member has finished yet.</p>"
+    )
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>sweep {sweep.sweep_id}: {html.escape(sweep.name)}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:.25em .6em;text-align:right}} th{{background:#f3f3f3}}
+code{{background:#f3f3f3;padding:.1em .3em}}</style></head><body>
+<h1>sweep {sweep.sweep_id}: {html.escape(sweep.name)}</h1>
+<p><code>{html.escape(command)}</code></p>
+<p>Sorted by {html.escape(metric)}, {"highest" if higher_is_better(metric) else "lowest"} first.
+The best member's spec is <code>best.yaml</code>; full rows are in <code>results.csv</code>.</p>
+<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
+{image}
+</body></html>
+"""
+    (sweep.folder / "results.html").write_text(page)
