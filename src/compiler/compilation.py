@@ -117,7 +117,7 @@ def _contract(plans: list[Plan], doc: Document) -> list[Problem]:
     from rscale.compiler.contract import check_contract, query_schema
 
     problems: list[Problem] = []
-    schemas: dict[str, object] = {}
+    schemas: dict[str, list[tuple[str, str]] | None] = {}
     for plan in plans:
         if plan.data.sql not in schemas:
             schema, failed = query_schema(plan, doc)

@@ -62,7 +62,7 @@ class Hardware(Block):
 
 
 class Plan(Block):
-    plan_version: Literal[1] = PLAN_VERSION
+    plan_version: Literal[1] = 1  # PLAN_VERSION; a new IR shape is a new literal
     name: str
     spec_version: int
     spec_file: str

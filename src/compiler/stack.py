@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import Field, model_validator
 
@@ -131,7 +131,10 @@ class SnowflakeWarehouse(Block):
     protocol: str | None = None
 
 
-WarehouseConfig = Annotated[Union[WAREHOUSES.configs()], Field(discriminator="kind")]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # the type checker cannot read the registry; it sees the built-in warehouses
+    WarehouseConfig = DuckDBWarehouse | SnowflakeWarehouse
+else:
+    WarehouseConfig = Annotated[Union[WAREHOUSES.configs()], Field(discriminator="kind")]
 
 
 class TrackerDefaults(Block):
@@ -163,7 +166,7 @@ class StackSpec(Block):
     container_registry: ContainerRegistry | None = None
     image_builder: ImageBuilder | None = None
     image: ContainerImage = Field(default_factory=ContainerImage)
-    warehouse: WarehouseConfig = Field(default_factory=DuckDBWarehouse)  # type: ignore[valid-type]
+    warehouse: WarehouseConfig = Field(default_factory=DuckDBWarehouse)
     tracker: TrackerDefaults = Field(default_factory=TrackerDefaults)
     serving: ServingDefaults = Field(default_factory=ServingDefaults)
 

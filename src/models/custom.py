@@ -62,7 +62,7 @@ class CustomModel:
             borrowed.update({name: TaskSteps.__dict__[name] for name in VALIDATION})
         module_class = type(user_class.__name__, (user_class,), {**borrowed, "__module__": user_class.__module__})
         params = dict(config.get("params") or {})
-        if "shapes" in inspect.signature(user_class.__init__).parameters:
+        if "shapes" in inspect.signature(user_class).parameters:
             params["shapes"] = model_config["shapes"]
         try:
             module = module_class(**params)

@@ -376,14 +376,14 @@ class Preprocessor:
 
     def request_schema(self) -> dict[str, Any]:
         """JSON Schema of one request record."""
-        types = {
+        types: dict[str, dict[str, Any]] = {
             "numeric": {"type": ["number", "null"]},
             "binary": {"type": ["boolean", "integer", "null"]},
             "categorical": {"type": ["string", "integer", "null"]},
             "sequence": {"type": "array", "items": {"type": ["string", "integer"]}},
             "text": {"type": ["string", "null"]},
         }
-        properties = {f["name"]: dict(types[f["type"]]) for f in self.state["inputs"]}
+        properties: dict[str, dict[str, Any]] = {f["name"]: dict(types[f["type"]]) for f in self.state["inputs"]}
         if self.id_column:
             properties[self.id_column] = {"type": ["string", "integer"], "description": "carried through to the log"}
         return {

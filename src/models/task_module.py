@@ -107,7 +107,7 @@ class TaskSteps:
     def configure_optimizers(self) -> torch.optim.Optimizer:
         optim = self.rscale_config["optim"]
         return torch.optim.AdamW(
-            self.parameters(),
+            self.parameters(),  # type: ignore[attr-defined]
             lr=optim["lr"],
             weight_decay=optim["weight_decay"],  # type: ignore[attr-defined]
         )

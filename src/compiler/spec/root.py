@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Literal, Union
 
 from pydantic import Field
 
@@ -19,9 +19,18 @@ from rscale.compiler.spec.train import TrainSpec
 
 SPEC_VERSION = 1
 
-ModelSpec = Annotated[Union[MODELS.configs()], Field(discriminator="type")]  # type: ignore[valid-type]
-TrackerSpec = Annotated[Union[TRACKERS.configs()], Field(discriminator="kind")]  # type: ignore[valid-type]
-ServingSpec = Annotated[Union[SERVING.configs()], Field(discriminator="tier")]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # the type checker cannot read registries; it sees the built-in adapters
+    from rscale.compiler.spec.model import CustomModelConfig, SessionRecConfig, TabularConfig, TextConfig
+    from rscale.compiler.spec.serving import AutoscalingTier, CustomTier, ServerlessTier
+    from rscale.compiler.spec.tracker import NeptuneTrackerConfig, NoTrackerConfig
+
+    ModelSpec = SessionRecConfig | TabularConfig | TextConfig | CustomModelConfig
+    TrackerSpec = MlflowTrackerConfig | NeptuneTrackerConfig | NoTrackerConfig
+    ServingSpec = LocalTier | ServerlessTier | AutoscalingTier | CustomTier
+else:  # the unions pydantic validates are built from the registries, so a registered adapter joins them
+    ModelSpec = Annotated[Union[MODELS.configs()], Field(discriminator="type")]
+    TrackerSpec = Annotated[Union[TRACKERS.configs()], Field(discriminator="kind")]
+    ServingSpec = Annotated[Union[SERVING.configs()], Field(discriminator="tier")]
 
 
 class Spec(Block):
@@ -36,12 +45,12 @@ class Spec(Block):
     )
     features: FeaturesSpec = Field(description="Which query columns the model reads and which it predicts.")
     split: SplitSpec = Field(default_factory=SplitSpec, description="How rows are split into train, validation and test.")
-    model: ModelSpec = Field(description="The model family, picked by `type`, and its settings.")  # type: ignore[valid-type]
+    model: ModelSpec = Field(description="The model family, picked by `type`, and its settings.")
     train: TrainSpec = Field(default_factory=TrainSpec, description="How the Lightning Trainer runs: epochs, batch, learning rate, GPUs.")
     evaluate: EvaluateSpec = Field(description="Metrics, the baseline to beat, and the gate that decides deployment.")
-    tracker: TrackerSpec = Field(  # type: ignore[valid-type]
+    tracker: TrackerSpec = Field(
         default_factory=lambda: MlflowTrackerConfig(kind="mlflow"), description="Where runs are recorded, picked by `kind`."
     )
-    serving: ServingSpec = Field(  # type: ignore[valid-type]
+    serving: ServingSpec = Field(
         default_factory=lambda: LocalTier(tier="local"), description="How the model is served, picked by `tier`."
     )
