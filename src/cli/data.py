@@ -7,13 +7,14 @@ import time
 import typer
 
 from rscale.cli.app import app, console, friendly_errors
-from rscale.data.seed import DEFAULT_SESSIONS
 
 
 @app.command()
 @friendly_errors
 def seed(
-    sessions: int = typer.Option(DEFAULT_SESSIONS, "--sessions", min=1, help="Browsing sessions to generate."),
+    sessions: int = typer.Option(
+        20_000, "--sessions", min=1, help="Browsing sessions to generate (rscale.data.seed.DEFAULT_SESSIONS)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same tables."),
     stack: str = typer.Option("local", "--stack", help="Stack whose DuckDB warehouse receives the tables."),
 ) -> None:
