@@ -28,9 +28,12 @@ def rows(sweep: Any, state: dict[str, Any]) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"member": member.plan.hash, "status": entry.get("status", "pending"), **member.plan.swept}
         row.update(outcome.get("metrics", {}))
         gate = outcome.get("gate") or {}
-        row["gate"] = "" if not gate else ("passed" if gate.get("passed") else "failed")
+        row["gate"] = "" if not gate else ("passed" if gate.get("passed") else "blocked")
         row["seconds"] = round(outcome["seconds"], 1) if "seconds" in outcome else ""
         row["error"] = entry.get("error", "")
+        if outcome.get("baseline_metrics"):  # the same for every member: the data steps are shared
+            row["baseline"] = outcome.get("baseline", "")
+            row["baseline_value"] = outcome["baseline_metrics"].get(rank_metric(sweep), math.nan)
         row["zenml_run"] = outcome.get("run_name", "")
         row["tracker_run"] = (outcome.get("training") or {}).get("tracker_run_id") or ""
         out.append(row)
@@ -47,7 +50,7 @@ def ranked(sweep: Any, state: dict[str, Any]) -> tuple[list[dict[str, Any]], str
     order = [metric, *(m for m in sweep.members[0].plan.evaluate.metrics if m != metric)]
 
     def key(row: dict[str, Any]) -> tuple[float, ...]:
-        values = ((m, row.get(m)) for m in order)
+        values: list[tuple[str, Any]] = [(m, row.get(m)) for m in order]
         return tuple((-v if higher_is_better(m) else v) if _is_number(v) else math.inf for m, v in values)
 
     finished.sort(key=key)
@@ -91,6 +94,7 @@ def write_report(sweep: Any, state: dict[str, Any]) -> None:
         header = (
             f"# Best member of sweep {sweep.sweep_id} ({sweep.name}) by {metric} = {best[metric]:.4f}\n"
             f"# overrides: {' '.join(plan.overrides) or '(none)'}\n"
+            f"# its gate {best['gate'] or 'was not evaluated'} in the sweep (rs run deploys only when the gate passes)\n"
             f"# plan {plan.hash}; deploy it with: rs run {_shown_path(best_file)}\n"
         )
         best_file.write_text(best_yaml(plan, header))
@@ -137,6 +141,11 @@ def _render(table: list[dict[str, Any]], columns: list[str], metric: str, sweep:
     for row in table:
         view.add_row(*[_cell(c, row.get(c, ""), sweep.swept_keys) for c in columns])
     console.print(view)
+    base = next((r for r in table if r.get("baseline")), None)
+    if base is not None:
+        gate = sweep.members[0].plan.evaluate.gate
+        rule = f"; the gate asks for a lift of at least {gate.min_lift:+.1%} over it" if gate else ""
+        console.print(f"baseline {base['baseline']}: {metric}={base['baseline_value']:.4f}{rule}", soft_wrap=True)
     for row in table:
         if row.get("error"):
             console.print(f"[red]{row['member'][:8]}[/]: {row['error']}", soft_wrap=True)
@@ -155,7 +164,7 @@ def _plot(table: list[dict[str, Any]], metric: str, sweep: Any) -> bytes | None:
     keys = sweep.swept_keys or ["member"]
     fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.6), squeeze=False)
     for ax, key in zip(axes[0], keys, strict=True):
-        values = [r.get(key) for r in done]
+        values: list[Any] = [r.get(key) for r in done]
         numeric = all(_is_number(v) for v in values)
         groups: dict[str, list[tuple[Any, float]]] = {}
         others = [k for k in keys if k != key]
