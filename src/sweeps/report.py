@@ -175,12 +175,15 @@ def _plot(table: list[dict[str, Any]], metric: str, sweep: Any) -> bytes | None:
             points.sort(key=lambda p: p[0] if numeric else str(p[0]))
             xs = [p[0] if numeric else str(p[0]) for p in points]
             ax.plot(xs, [p[1] for p in points], marker="o", label=label)
+        base = next((r for r in done if _is_number(r.get("baseline_value"))), None)
+        if base is not None:  # what the gate compares against: the same for every member
+            ax.axhline(base["baseline_value"], color="grey", linestyle="--", linewidth=1, label=f"baseline {base['baseline']}")
         ax.set_xlabel(key)
         ax.set_ylabel(metric)
         if numeric and min(values) > 0 and max(values) / min(values) >= 10:
             ax.set_xscale("log")
         ax.grid(alpha=0.3)
-        if len(groups) > 1:
+        if len(groups) > 1 or base is not None:
             ax.legend(fontsize=7)
     fig.suptitle(f"sweep {sweep.sweep_id} ({sweep.name}): {metric} by swept key")
     fig.tight_layout()
