@@ -144,7 +144,9 @@ def servers(package: Path, work: Path, with_mlflow: bool) -> list[Server]:
     if with_mlflow:
         from bench.mlflow_model import save
 
-        model = save(package, work / "mlflow-model")
+        model = work / "mlflow-model"
+        if not model.exists():  # written once, served on every repeat
+            save(package, model)
         port = free_port()
         mlflow = [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model), "--env-manager", "local",
                   "-h", "127.0.0.1", "-p", str(port), "-w", "1"]
