@@ -102,7 +102,7 @@ class Plan(Block):
             "spec_version": self.spec_version,
             "name": self.name,
             "data": {
-                "warehouse": self.data.warehouse,
+                "warehouse": "stack",  # the plan resolved it against this stack; the spec stays portable
                 "dialect": self.data.dialect,
                 "query": self.data.source_sql,
                 **({"time_column": self.data.time_column} if self.data.time_column else {}),

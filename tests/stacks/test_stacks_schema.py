@@ -96,7 +96,8 @@ def test_compiling_for_aws_needs_no_environment(no_aws_env: None, repo: Path, mo
     monkeypatch.chdir(repo)
     plan = compile_spec("specs/recs.yaml", ["train.gpus=4"], stack="aws", offline=True).plans[0]
     assert plan.hardware.instance_type == "ml.g5.12xlarge"
-    assert plan.hardware.launcher == "step_operator"
+    # the train step runs on the step operator, and DDP over 4 GPUs runs in a child process there
+    assert (plan.hardware.runs_on, plan.hardware.launcher) == ("step_operator", "subprocess")
     assert (plan.hardware.accelerator, plan.hardware.devices, plan.hardware.strategy) == ("gpu", 4, "ddp")
     # References stay references: plan.json never carries the account's values.
     assert plan.stack.step_operator is not None and plan.stack.step_operator.role == "${env:RS_SAGEMAKER_ROLE}"
