@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rscale.errors import ConfigurationError, RscaleError
+from rscale.references import resolve
 from rscale.serving.endpoint import Endpoint, remove_state, write_state
 
 if TYPE_CHECKING:
@@ -117,24 +118,6 @@ def smoke_payload_for(manifest: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def resolve_reference(value: str, what: str) -> str:
-    """A stack value with `${env:NAME}` references in it, with each replaced by the variable's value now.
-
-    The stack keeps references so account ids and ARNs never sit in plan.json; the values are never logged.
-    """
-    import os
-
-    from rscale.compiler.stack import ENV_REFERENCE
-
-    missing = [name for name in ENV_REFERENCE.findall(value) if not os.environ.get(name)]
-    if missing:
-        raise ConfigurationError(
-            f"{what} is `{value}`, but {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set",
-            fix="export " + " ".join(f"{name}=..." for name in missing),
-        )
-    return ENV_REFERENCE.sub(lambda m: os.environ[m.group(1)], value)
-
-
 def split_s3(uri: str) -> tuple[str, str]:
     if not uri.startswith("s3://") or len(uri) <= 5:
         raise ConfigurationError(
@@ -187,7 +170,7 @@ class SageMakerDeployer:
             if self._session is None:
                 region = self.stack.serving.region
                 self._session = boto3.session.Session(
-                    region_name=resolve_reference(region, "serving.region") if region else None
+                    region_name=resolve(region, "serving.region") if region else None
                 )
             session = self._session
             if session.region_name is None:
@@ -408,7 +391,7 @@ class SageMakerDeployer:
             repository, tag, context = f"rscale-{endpoint_name(plan.name)}", digest[:12], package_dir
         else:  # one generic serving image; SageMaker puts the package at /opt/ml/model
             repository, tag, context = "rscale-serving", rscale.__version__, None
-        registry_uri = resolve_reference(registry.uri, "container_registry.uri").rstrip("/")
+        registry_uri = resolve(registry.uri, "container_registry.uri").rstrip("/")
         uri = f"{registry_uri}/{repository}:{tag}"
         out = build_dir(plan.name) / ("container" if context else "serving-image")
         write_build_context(context, out, plan)
@@ -449,7 +432,7 @@ class SageMakerDeployer:
                 f"stack `{self.stack.name}` has no serving.s3_prefix for model packages",
                 fix="set serving.s3_prefix: s3://<bucket>/<prefix> in the stack file",
             )
-        bucket, prefix = split_s3(resolve_reference(prefix_uri, "serving.s3_prefix"))
+        bucket, prefix = split_s3(resolve(prefix_uri, "serving.s3_prefix"))
         key = "/".join(part for part in (prefix, endpoint_name(spec_name), digest[:16], "model.tar.gz") if part)
         s3 = self.client("s3")
         try:
@@ -469,7 +452,7 @@ class SageMakerDeployer:
                 f"stack `{self.stack.name}` names no IAM role for SageMaker endpoints",
                 fix="set serving.role: ${env:RS_SAGEMAKER_ROLE} in the stack file and export RS_SAGEMAKER_ROLE",
             )
-        return resolve_reference(role, "serving.role")
+        return resolve(role, "serving.role")
 
     def _create_model(self, name: str, image: str, model_data: str, plan: Plan, tags: dict[str, str]) -> None:
         from botocore.exceptions import ClientError

@@ -21,8 +21,8 @@ from mlflow.tracking import MlflowClient
 
 from rscale import paths
 from rscale.errors import RscaleError
+from rscale.references import is_reference, resolve
 from rscale.trackers.base import TrackerRun, as_text, describe
-from rscale.trackers.references import is_reference, resolve
 
 if TYPE_CHECKING:
     from rscale.compiler.plan import Plan

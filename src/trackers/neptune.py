@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from rscale import paths
 from rscale.compiler.spec.tracker import NeptuneTrackerConfig
 from rscale.errors import ConfigurationError, RscaleError
+from rscale.references import resolve
 from rscale.trackers.base import TrackerRun, as_text, describe, new_run_id
-from rscale.trackers.references import resolve
 
 if TYPE_CHECKING:
     from rscale.compiler.plan import Plan

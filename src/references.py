@@ -1,0 +1,69 @@
+"""`${env:NAME}` and `${secret:NAME[.KEY]}` references: how specs and stacks name secrets and account values.
+
+They are resolved only at run time, by the code that needs the value, and the value is returned to it and
+nowhere else: never logged, never put into an error message, never written to plan.json.
+"""
+
+from __future__ import annotations
+
+import os
+
+from rscale.compiler.spec.base import SECRET_REF
+from rscale.compiler.stack import ENV_REFERENCE
+from rscale.errors import ConfigurationError
+
+
+def is_reference(value: str | None) -> bool:
+    """True when the whole value is one reference (`${env:NAME}` or `${secret:NAME}`)."""
+    return bool(value) and SECRET_REF.match(value or "") is not None
+
+
+def resolve(value: str, where: str) -> str:
+    """The value with its references replaced; `where` names the key in errors (e.g. `tracker.api_token`).
+
+    `${env:NAME}` reads the environment (also inside a longer string, e.g. `s3://${env:BUCKET}/rs`).
+    `${secret:NAME}` reads the ZenML secret NAME (its only value), `${secret:NAME.KEY}` one key of it.
+    A value without references is returned as it is.
+    """
+    match = SECRET_REF.match(value)
+    if match is not None and match.group(1) == "secret":
+        return _zenml_secret(match.group(2), value, where)
+    missing = [name for name in ENV_REFERENCE.findall(value) if not os.environ.get(name)]
+    if missing:
+        plural = len(missing) > 1
+        raise ConfigurationError(
+            f"{where} is {value}, but the environment variable{'s' if plural else ''} "
+            f"{', '.join(missing)} {'are' if plural else 'is'} not set",
+            fix="export " + " ".join(f"{name}=<value>" for name in missing) + " in the shell that runs `rs`",
+        )
+    return ENV_REFERENCE.sub(lambda m: os.environ[m.group(1)], value)
+
+
+def resolve_optional(value: str | None, where: str) -> str | None:
+    return None if value is None else resolve(value, where)
+
+
+def _zenml_secret(name: str, reference: str, where: str) -> str:
+    secret_name, _, key = name.partition(".")
+    try:
+        from zenml.client import Client
+
+        values = Client().get_secret(secret_name).secret_values
+    except Exception as exc:  # noqa: BLE001 - any lookup failure reads the same to a person
+        raise ConfigurationError(
+            f"{where} is {reference}, but the ZenML secret `{secret_name}` cannot be read ({type(exc).__name__})",
+            fix=f"create it: zenml secret create {secret_name} --{key or 'value'}=<value>",
+        ) from None
+    if key:
+        if key not in values:
+            raise ConfigurationError(
+                f"{where} is {reference}, but the ZenML secret `{secret_name}` has no key `{key}`",
+                fix=f"keys there: {', '.join(sorted(values)) or 'none'}",
+            )
+        return str(values[key])
+    if len(values) != 1:
+        raise ConfigurationError(
+            f"{where} is {reference}, but the ZenML secret `{secret_name}` holds {len(values)} values",
+            fix=f"name the key: ${{secret:{secret_name}.KEY}} (keys: {', '.join(sorted(values)) or 'none'})",
+        )
+    return str(next(iter(values.values())))
