@@ -103,8 +103,7 @@ def run_command(
             from rscale.errors import ConfigurationError
 
             raise ConfigurationError("nothing compiled yet", fix="rs compile specs/recs.yaml, or rs run specs/recs.yaml")
-        outcome = _run_build(build)
-        render_outcome(outcome)
+        render_outcome(_run_build(build), build)
         return
     compiled = _compile(spec, overrides, stack, multirun, offline)
     if compiled.is_sweep:
@@ -114,7 +113,7 @@ def run_command(
         return
     build = emit(compiled.plans[0])
     remember_last(build)
-    render_outcome(_run_build(build))
+    render_outcome(_run_build(build), build)
 
 
 def _show_members(sweep: Any) -> None:
@@ -145,11 +144,13 @@ def _run_build(build: Path) -> Any:
     return module.run()
 
 
-def render_outcome(outcome: Any) -> None:
+def render_outcome(outcome: Any, build: Path) -> None:
     """The end-of-run summary: metrics against the baseline, the gate, the endpoint and one prediction."""
     import json
 
     from rich.table import Table
+
+    from rscale.run_report import write_run_report
 
     table = Table(title=f"{outcome.name}  (plan {outcome.plan_hash}, {outcome.seconds:.1f}s)", title_justify="left")
     table.add_column("metric")
@@ -176,5 +177,6 @@ def render_outcome(outcome: Any) -> None:
         console.print(f"  try it:   rs predict {outcome.name} '{json.dumps(deployment['example_request'])}'", markup=False)
     else:
         console.print(f"[yellow]not deployed[/]: {deployment.get('reason')}")
+    console.print(f"report: {write_run_report(outcome, build)} (curves over epochs, model vs baseline)")
     for error in outcome.tracker_errors:
         err_console.print(f"[yellow]tracker warning[/]: {error}")

@@ -107,3 +107,25 @@ def test_changed_table_is_never_served_from_cache(seeded: Path) -> None:
     with connect(plan.stack.warehouse) as warehouse:
         warehouse.scalar("UPDATE events SET price = price + 1 WHERE session_id = (SELECT MIN(session_id) FROM events)")
     assert prepare(plan) != before
+
+
+def test_rs_compile_then_rs_run_as_the_readme_says(seeded: Path) -> None:
+    from typer.testing import CliRunner
+
+    from rscale.cli.app import app
+    from rscale.cli.main import main  # noqa: F401  (registers every command)
+
+    runner = CliRunner()
+    compiled = runner.invoke(app, ["compile", "specs/conversion.yaml", *SMALL["conversion"], "evaluate.gate.min_lift=-1.0"])
+    assert compiled.exit_code == 0, compiled.output
+    assert (seeded / "build" / "conversion" / "pipeline.py").exists()
+    try:
+        ran = runner.invoke(app, ["run"])  # no spec: runs what was compiled last
+        assert ran.exit_code == 0, ran.output
+        text = " ".join(ran.output.split())
+        assert "gate passed" in text and "endpoint: http://127.0.0.1:" in text and "rs predict conversion" in text
+        report = (seeded / "build" / "conversion" / "report.html").read_text()
+        assert "data:image/png;base64," in report and "auc" in report
+        assert (seeded / "build" / "conversion" / "report.png").read_bytes().startswith(b"\x89PNG")
+    finally:
+        _stop("conversion")
