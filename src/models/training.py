@@ -52,8 +52,12 @@ class TrainResult(BaseModel):
 
 
 # --- batches --------------------------------------------------------------------------------------
+ROWS_PER_STEP = 16_384  # most rows one Lightning step covers when it runs several optimiser steps (batches_per_step)
+STEPS_PER_EPOCH = 10  # fewest Lightning steps per epoch when batches are grouped, so the progress bar still moves
+
+
 class TensorBatches(torch.utils.data.Dataset):
-    """Pre-built tensors; indexing with a tensor of row indices returns one whole batch."""
+    """Pre-built tensors; indexing with a tensor of row indices returns one whole batch, with a list a list."""
 
     def __init__(self, tensors: dict[str, torch.Tensor]) -> None:
         self.tensors = tensors
@@ -62,7 +66,9 @@ class TensorBatches(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.rows
 
-    def __getitem__(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
+    def __getitem__(self, index: torch.Tensor | list[torch.Tensor]) -> Any:
+        if isinstance(index, list):
+            return [self[part] for part in index]
         batch = {name: tensor[index] for name, tensor in self.tensors.items()}
         if "lengths" in batch:
             # sequences are right-padded to max_len; a batch of short sessions needs only its longest
@@ -72,12 +78,26 @@ class TensorBatches(torch.utils.data.Dataset):
 
 
 class BatchOrder(torch.utils.data.Sampler):
-    """Yields index tensors, one per batch: seeded shuffles per epoch (Lightning calls set_epoch), sharded by rank."""
+    """Yields index tensors, one per batch: seeded shuffles per epoch (Lightning calls set_epoch), sharded by rank.
 
-    def __init__(self, rows: int, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1):
+    With `batches_per_step` > 0 it yields lists of that many index tensors (the last list may be shorter):
+    the same batches in the same order, grouped for a training_step that steps the optimiser per batch.
+    """
+
+    def __init__(
+        self,
+        rows: int,
+        batch_size: int,
+        shuffle: bool,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        batches_per_step: int = 0,
+    ):
         self.rows, self.batch_size, self.shuffle, self.seed = rows, batch_size, shuffle, seed
         self.rank, self.world_size, self.epoch = rank, world_size, 0
         self.per_rank = math.ceil(rows / world_size) if world_size > 1 else rows
+        self.batches_per_step = batches_per_step
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -97,10 +117,15 @@ class BatchOrder(torch.utils.data.Sampler):
         return order
 
     def __iter__(self):  # type: ignore[no-untyped-def]
-        return iter(self._order().split(self.batch_size))
+        batches = self._order().split(self.batch_size)
+        if not self.batches_per_step:
+            return iter(batches)
+        step = self.batches_per_step
+        return iter([list(batches[i : i + step]) for i in range(0, len(batches), step)])
 
     def __len__(self) -> int:
-        return math.ceil(self.per_rank / self.batch_size)
+        batches = math.ceil(self.per_rank / self.batch_size)
+        return math.ceil(batches / self.batches_per_step) if self.batches_per_step else batches
 
 
 def _as_is(batch: Any) -> Any:
@@ -108,11 +133,39 @@ def _as_is(batch: Any) -> Any:
 
 
 def batch_loader(
-    tensors: dict[str, torch.Tensor], batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1
+    tensors: dict[str, torch.Tensor],
+    batch_size: int,
+    shuffle: bool,
+    seed: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+    batches_per_step: int = 0,
 ) -> torch.utils.data.DataLoader:
     dataset = TensorBatches(tensors)
-    order = BatchOrder(len(dataset), batch_size, shuffle, seed, rank, world_size)
+    order = BatchOrder(len(dataset), batch_size, shuffle, seed, rank, world_size, batches_per_step)
     return torch.utils.data.DataLoader(dataset, sampler=order, batch_size=None, collate_fn=_as_is, num_workers=0)
+
+
+def batches_per_step(module: pl.LightningModule, rows: int, batch_size: int, world_size: int) -> int:
+    """How many batches one Lightning training step runs (each with its own optimiser step); 0: one, as usual.
+
+    Lightning's per-step hooks cost about half a millisecond on a CPU, as much as a whole step of a small
+    MLP, so rscale's own training_step takes several batches per call under manual optimisation: same
+    batches, order and optimiser steps, the fixed cost paid once per up to ROWS_PER_STEP rows (and at
+    least STEPS_PER_EPOCH times an epoch). Only where the module uses rscale's training_step and optimiser
+    (a user's own step may expect one batch, a user's optimiser may come with a scheduler that manual
+    optimisation would not step), and not under DDP (its gradient sync expects one backward per forward).
+    """
+    from rscale.models.task_module import TaskSteps
+
+    own = all(
+        getattr(type(module), name, None) is TaskSteps.__dict__[name]
+        for name in ("training_step", "configure_optimizers")
+    )
+    if not own or world_size > 1:
+        return 0
+    batches = math.ceil(rows / batch_size)
+    return max(1, min(ROWS_PER_STEP // batch_size, math.ceil(batches / STEPS_PER_EPOCH)))
 
 
 # --- the public entry point -----------------------------------------------------------------------
@@ -203,7 +256,10 @@ def train_in_process(
     train_tensors = preprocessor.transform(train)
     has_validation = validation is not None and validation.num_rows > 0
     batch_size = plan.train.batch_size
-    train_loader = batch_loader(train_tensors, batch_size, True, plan.train.seed, rank, world_size)
+    grouped = batches_per_step(module, train.num_rows, batch_size, world_size)
+    if grouped:
+        module.automatic_optimization = False  # training_step steps the optimiser once per batch of its list
+    train_loader = batch_loader(train_tensors, batch_size, True, plan.train.seed, rank, world_size, grouped)
     val_loader = (
         batch_loader(preprocessor.transform(validation), max(batch_size, 1024), False) if has_validation else None
     )
