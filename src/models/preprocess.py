@@ -14,9 +14,12 @@ Batch layout, the same for every model:
 
 from __future__ import annotations
 
+import math
+import os
 import re
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -37,20 +40,105 @@ PREPROCESS_FORMAT = 1
 
 def _vocabulary(values: pa.Array | pa.ChunkedArray, cap: int = MAX_VOCAB) -> list[str]:
     """Distinct non-null values as strings, most frequent first (ties alphabetical), capped at `cap`."""
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    values = pc.drop_null(values.cast(pa.string()))
-    if len(values) == 0:
+    return _vocabulary_of_counts([_value_counts(values)], cap)
+
+
+def _value_counts(values: pa.Array | pa.ChunkedArray) -> pa.StructArray:
+    """Each distinct non-null value (as a string) and how often it occurs: one part of a vocabulary."""
+    if values.type != pa.string():
+        values = values.cast(pa.string())
+    return pc.value_counts(pc.drop_null(values))
+
+
+def _vocabulary_of_counts(parts: list[pa.StructArray], cap: int = MAX_VOCAB) -> list[str]:
+    """The vocabulary of the rows that `parts` (value counts of disjoint row ranges) counted together."""
+    if len(parts) == 1:
+        tokens, freq = parts[0].field("values"), parts[0].field("counts")
+    else:
+        merged = (
+            pa.table({
+                "values": pa.concat_arrays([part.field("values") for part in parts]),
+                "counts": pa.concat_arrays([part.field("counts") for part in parts]),
+            })
+            .group_by("values")
+            .aggregate([("counts", "sum")])
+        )
+        tokens, freq = merged["values"], merged["counts_sum"]
+    if len(tokens) == 0:
         return []
-    counts = pc.value_counts(values)
-    tokens = counts.field("values").to_numpy(zero_copy_only=False)
-    freq = counts.field("counts").to_numpy()
-    order = np.lexsort((tokens, -freq))[:cap]
-    return [str(t) for t in tokens[order]]
+    tokens_np = tokens.to_numpy(zero_copy_only=False)
+    order = np.lexsort((tokens_np, -freq.to_numpy()))[:cap]
+    return [str(t) for t in tokens_np[order]]
 
 
 def _combine(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+
+SLICE_ROWS = 1 << 18  # rows per piece when columns are read piecewise: float64 temporaries of 2 MiB
+PARALLEL_ROWS = 1 << 18  # tables with fewer rows are encoded in this thread: threads would cost more than they save
+
+
+def _chunks(column: pa.ChunkedArray | pa.Array) -> list[pa.Array]:
+    return list(column.chunks) if isinstance(column, pa.ChunkedArray) else [column]
+
+
+def _float_slices(column: pa.ChunkedArray | pa.Array) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, float64 values) per piece of at most SLICE_ROWS rows; nulls read as NaN.
+
+    Without copying the column: float64 pieces without nulls are zero-copy views, others are cast piece
+    by piece, so no full-size float64 temporary is ever built.
+    """
+    start = 0
+    for chunk in _chunks(column):
+        for offset in range(0, len(chunk), SLICE_ROWS):
+            piece = chunk.slice(offset, SLICE_ROWS)
+            if piece.type != pa.float64():
+                piece = pc.cast(piece, pa.float64())
+            yield start, piece.to_numpy(zero_copy_only=False)
+            start += len(piece)
+
+
+def _all_finite(values: np.ndarray) -> bool:
+    """One summing pass, no boolean temporary: a NaN or inf makes the sum so (rarely, an overflow does too)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return bool(np.isfinite(values.sum()))
+
+
+def _finite_mean_std(column: pa.ChunkedArray | pa.Array) -> tuple[float, float]:
+    """Mean and population std of the finite values: nulls, NaN and inf are left out."""
+    if column.type != pa.float64():
+        column = pc.cast(column, pa.float64())
+    mean, std = pc.mean(column).as_py(), pc.stddev(column, ddof=0).as_py()  # None when every value is null
+    if mean is not None and std is not None and math.isfinite(mean) and math.isfinite(std):
+        # no NaN or inf among the values (either would make these so): Arrow's kernels, which skip nulls,
+        # read the column in place
+        return mean, std
+    values = column.to_numpy(zero_copy_only=False)
+    finite = values[np.isfinite(values)]
+    return (float(finite.mean()), float(finite.std())) if len(finite) else (0.0, 1.0)
+
+
+def _row_ranges(rows: int) -> list[tuple[int, int]]:
+    """Contiguous (start, stop) row ranges, one per core when the table is big enough to gain from threads."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    parts = max(1, min(cores, rows // PARALLEL_ROWS))
+    bounds = [rows * i // parts for i in range(parts + 1)]
+    return list(zip(bounds, bounds[1:], strict=False))
+
+
+def _run_all(tasks: Sequence[Callable[[], Any]], rows: int) -> list[Any]:
+    """Results of `tasks`, in order, run on this machine's cores when the table is big enough to gain from it.
+
+    numpy's arithmetic and Arrow's kernels release the GIL, so threads give real parallelism here.
+    """
+    workers = min(len(tasks), len(_row_ranges(rows)))
+    if workers < 2:
+        return [task() for task in tasks]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rscale-preprocess") as pool:
+        return list(pool.map(lambda task: task(), tasks))
 
 
 def _hash_token(token: str, buckets: int) -> int:
@@ -94,16 +182,23 @@ class Preprocessor:
             )
         vocabularies: dict[str, list[str]] = {}
         numeric, categorical, sequence, text = [], [], None, None
+        # the vocabularies and statistics are independent reads of the table, computed side by side: value
+        # counts (string hashing, the longest) per row range first, then one task per numeric column
+        numeric_inputs = [f for f in features.inputs if f.type == "numeric"]
+        categorical_inputs = [f for f in features.inputs if f.type == "categorical"]
+        ranges = _row_ranges(train.num_rows)
+        found = _run_all(
+            [partial(_value_counts, train[f.name].slice(a, b - a)) for f in categorical_inputs for a, b in ranges]
+            + [partial(_finite_mean_std, train[f.name]) for f in numeric_inputs],
+            train.num_rows,
+        )
+        for i, f in enumerate(categorical_inputs):
+            vocabularies[f.name] = _vocabulary_of_counts(found[i * len(ranges) : (i + 1) * len(ranges)])
+        stats = dict(zip([f.name for f in numeric_inputs], found[len(categorical_inputs) * len(ranges) :], strict=True))
         for feature in features.inputs:
-            column = _combine(train[feature.name])
+            column = train[feature.name]
             if feature.type in ("numeric", "binary"):
-                values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
-                finite = values[np.isfinite(values)]
-                if feature.type == "binary":
-                    mean, std = 0.0, 1.0
-                else:
-                    mean = float(finite.mean()) if len(finite) else 0.0
-                    std = float(finite.std()) if len(finite) else 1.0
+                mean, std = (0.0, 1.0) if feature.type == "binary" else stats[feature.name]
                 numeric.append(
                     {
                         "name": feature.name,
@@ -113,12 +208,11 @@ class Preprocessor:
                     }
                 )
             elif feature.type == "categorical":
-                vocabularies[feature.name] = _vocabulary(column)
                 categorical.append({"name": feature.name, "vocab": feature.name})
             elif feature.type == "sequence":
                 max_len = getattr(plan.model, "max_len", 50)
                 sequence = {"name": feature.name, "vocab": feature.name, "max_len": int(max_len)}
-                items = pc.list_flatten(column)
+                items = pc.list_flatten(_combine(column))
                 if features.target.type == "categorical" and plan.task == "ranking":
                     # one item space: the history and the next item share embeddings and the output layer
                     items = pa.concat_arrays(
@@ -131,7 +225,7 @@ class Preprocessor:
                     "buckets": int(getattr(plan.model, "buckets", 2**18)),
                     "max_tokens": TEXT_MAX_TOKENS,
                 }
-        target_column = _combine(train[features.target.name])
+        target_column = train[features.target.name]
         target: dict[str, Any] = {"name": features.target.name}
         if plan.task == "ranking":
             if sequence is not None:
@@ -140,12 +234,8 @@ class Preprocessor:
                 vocabularies["__target__"] = _vocabulary(target_column)
                 target.update(kind="ranking", vocab="__target__")
         elif plan.task == "regression" or features.target.type == "numeric":
-            values = pc.cast(target_column, pa.float64()).to_numpy(zero_copy_only=False)
-            finite = values[np.isfinite(values)]
-            std = float(finite.std()) if len(finite) else 1.0
-            target.update(
-                kind="regression", mean=float(finite.mean()) if len(finite) else 0.0, std=std if std > 1e-12 else 1.0
-            )
+            mean, std = _finite_mean_std(target_column)
+            target.update(kind="regression", mean=mean, std=std if std > 1e-12 else 1.0)
         elif features.target.type == "binary":
             target.update(kind="binary")
         else:
@@ -191,42 +281,88 @@ class Preprocessor:
 
     # --- tables -> tensors (vectorised) --------------------------------------------------------------
     def transform(self, table: pa.Table, with_target: bool = True) -> dict[str, torch.Tensor]:
-        """Encode a whole table. Unknown values map to OOV, nulls to the mean / OOV / an empty sequence."""
+        """Encode a whole table. Unknown values map to OOV, nulls to the mean / OOV / an empty sequence.
+
+        Each output is allocated once, at its final dtype and shape, and filled column by column, piece by
+        piece (see _float_slices): its size, not a multiple of the table's, is what this adds to memory.
+        """
         n = table.num_rows
         batch: dict[str, torch.Tensor] = {}
-        if self.numeric:
-            columns = []
-            for f in self.numeric:
-                values = pc.cast(_combine(table[f["name"]]), pa.float64()).to_numpy(zero_copy_only=False)
-                values = np.where(np.isfinite(values), values, f["mean"])
-                columns.append((values - f["mean"]) / f["std"])
-            batch["numeric"] = torch.from_numpy(np.stack(columns, axis=1).astype(np.float32))
-        if self.categorical:
-            codes = [self._table_codes(_combine(table[c["name"]]), c["vocab"]) for c in self.categorical]
-            batch["categorical"] = torch.from_numpy(np.stack(codes, axis=1))
+        numeric = np.empty((n, len(self.numeric)), dtype=np.float32) if self.numeric else None
+        categorical = np.empty((n, len(self.categorical)), dtype=np.int64) if self.categorical else None
+        target = None
+        if with_target:
+            kind = self.target["kind"]
+            target = np.empty(n, dtype=np.int64 if kind in ("ranking", "multiclass") else np.float32)
+
+        def fill(start: int, stop: int) -> None:
+            # rows start..stop of every flat output; workers take contiguous row ranges, so no two of them
+            # write the same cache lines
+            rows = table.slice(start, stop - start)
+            scratch = np.empty(min(SLICE_ROWS, stop - start), dtype=np.float64)
+            for j, f in enumerate(self.numeric):
+                self._standardise_into(numeric[start:stop, j], rows[f["name"]], f["mean"], f["std"], scratch)  # type: ignore[index]
+            for j, c in enumerate(self.categorical):
+                self._codes_into(categorical[start:stop, j], rows[c["name"]], c["vocab"])  # type: ignore[index]
+            if target is not None:
+                self._target_into(target[start:stop], rows[self.target["name"]])
+
+        _run_all([partial(fill, a, b) for a, b in _row_ranges(n)], n)
+        if numeric is not None:
+            batch["numeric"] = torch.from_numpy(numeric)
+        if categorical is not None:
+            batch["categorical"] = torch.from_numpy(categorical)
         if self.sequence:
             matrix, lengths = self._sequence_matrix(_combine(table[self.sequence["name"]]))
             batch["sequence"], batch["lengths"] = torch.from_numpy(matrix), torch.from_numpy(lengths)
         if self.text:
             batch["text"] = torch.from_numpy(self._text_matrix(_combine(table[self.text["name"]])))
-        if with_target:
-            batch["target"] = self.transform_target(_combine(table[self.target["name"]]))
+        if target is not None:
+            batch["target"] = torch.from_numpy(target)
         if not batch:
             batch["numeric"] = torch.zeros((n, 0))
         return batch
 
-    def transform_target(self, column: pa.Array) -> torch.Tensor:
+    @staticmethod
+    def _standardise_into(
+        out: np.ndarray, column: pa.ChunkedArray | pa.Array, mean: float, std: float, scratch: np.ndarray
+    ) -> None:
+        """out = float32((x - mean) / std), computed in float64 as always; nulls, NaN and inf give 0 (the mean).
+
+        `scratch` (float64, SLICE_ROWS long) holds each piece's float64 result: no allocation per piece, which
+        in a fresh process would map and fault new pages every time.
+        """
+        for start, values in _float_slices(column):
+            scaled = np.subtract(values, mean, out=scratch[: len(values)])
+            scaled /= std
+            if not _all_finite(scaled):
+                scaled[~np.isfinite(values)] = 0.0
+            out[start : start + len(values)] = scaled
+
+    def transform_target(self, column: pa.ChunkedArray | pa.Array) -> torch.Tensor:
+        out = np.empty(len(column), dtype=np.int64 if self.target["kind"] in ("ranking", "multiclass") else np.float32)
+        self._target_into(out, column)
+        return torch.from_numpy(out)
+
+    def _target_into(self, out: np.ndarray, column: pa.ChunkedArray | pa.Array) -> None:
+        """out = the target as training reads it: item or class index, 0/1, or the standardised value."""
         kind = self.target["kind"]
         if kind == "ranking":
-            return torch.from_numpy(self._table_codes(column, self.target["vocab"]))
+            self._codes_into(out, column, self.target["vocab"])
+            return
         if kind == "multiclass":
             classes = pa.array(self.target["classes"], pa.string())
             found = pc.fill_null(pc.index_in(column.cast(pa.string()), value_set=classes), IGNORE_CLASS)
-            return torch.from_numpy(found.to_numpy(zero_copy_only=False).astype(np.int64))
-        values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
-        if kind == "regression":
-            values = (values - self.target["mean"]) / self.target["std"]
-        return torch.from_numpy(np.nan_to_num(values).astype(np.float32))
+            out[:] = found.to_numpy(zero_copy_only=False)
+            return
+        scratch = np.empty(min(SLICE_ROWS, len(column)), dtype=np.float64) if kind == "regression" else None
+        for start, values in _float_slices(column):
+            if scratch is not None:
+                values = np.subtract(values, self.target["mean"], out=scratch[: len(values)])
+                values /= self.target["std"]
+            if not _all_finite(values):
+                values = np.nan_to_num(values)
+            out[start : start + len(values)] = values
 
     def target_values(self, column: pa.Array) -> np.ndarray:
         """The target as metrics read it: class/item index, 0/1, or the raw regression value."""
@@ -234,10 +370,37 @@ class Preprocessor:
             return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
         return self.transform_target(column).numpy()
 
+    def _codes_into(self, out: np.ndarray, column: pa.ChunkedArray | pa.Array, vocab: str) -> None:
+        """out = vocabulary index + RESERVED per row, OOV for unknown values and nulls.
+
+        One index_in over the whole column (its hash table of the vocabulary is built once); a dictionary-
+        encoded column is looked up through its dictionary, so each distinct value is hashed once.
+        """
+        value_set = self._arrow_vocab[vocab]
+        start = 0
+        if pa.types.is_dictionary(column.type):
+            for chunk in _chunks(column):
+                known = pc.index_in(chunk.dictionary.cast(pa.string()), value_set=value_set)
+                by_entry = pc.fill_null(known, OOV - RESERVED).to_numpy(zero_copy_only=False).astype(np.int64)
+                if len(by_entry) == 0:  # an empty dictionary: every row is null
+                    by_entry = np.array([OOV - RESERVED], dtype=np.int64)
+                codes = by_entry[pc.fill_null(chunk.indices, 0).to_numpy(zero_copy_only=False)]
+                if chunk.null_count:
+                    codes[~pc.is_valid(chunk).to_numpy(zero_copy_only=False)] = OOV - RESERVED
+                np.add(codes, RESERVED, out=out[start : start + len(chunk)])
+                start += len(chunk)
+            return
+        strings = column if column.type == pa.string() else column.cast(pa.string())
+        for piece in _chunks(pc.index_in(strings, value_set=value_set)):
+            if piece.null_count:
+                piece = pc.fill_null(piece, OOV - RESERVED)
+            np.add(piece.to_numpy(zero_copy_only=False), RESERVED, out=out[start : start + len(piece)])
+            start += len(piece)
+
     def _table_codes(self, column: pa.Array, vocab: str) -> np.ndarray:
-        found = pc.index_in(column.cast(pa.string()), value_set=self._arrow_vocab[vocab])
-        codes = pc.fill_null(found, OOV - RESERVED).to_numpy(zero_copy_only=False).astype(np.int64)
-        return codes + RESERVED
+        codes = np.empty(len(column), dtype=np.int64)
+        self._codes_into(codes, column, vocab)
+        return codes
 
     def _sequence_matrix(self, column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         """The last max_len non-null items of each list, right-padded; built without a per-row loop."""
