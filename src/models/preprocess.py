@@ -119,6 +119,16 @@ def _finite_mean_std(column: pa.ChunkedArray | pa.Array) -> tuple[float, float]:
     return (float(finite.mean()), float(finite.std())) if len(finite) else (0.0, 1.0)
 
 
+def _empty(shape: tuple[int, ...], dtype: torch.dtype) -> np.ndarray:
+    """An uninitialised output array in torch's memory, seen through numpy.
+
+    Not np.empty: numpy asks the kernel for transparent huge pages on big arrays, and where the kernel
+    defragments on such a request (transparent_hugepage/defrag = madvise, a common default), the first
+    writes can stall for tens of milliseconds while it compacts memory.
+    """
+    return torch.empty(shape, dtype=dtype).numpy()
+
+
 def _row_ranges(rows: int) -> list[tuple[int, int]]:
     """Contiguous (start, stop) row ranges, one per core when the table is big enough to gain from threads."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -288,12 +298,12 @@ class Preprocessor:
         """
         n = table.num_rows
         batch: dict[str, torch.Tensor] = {}
-        numeric = np.empty((n, len(self.numeric)), dtype=np.float32) if self.numeric else None
-        categorical = np.empty((n, len(self.categorical)), dtype=np.int64) if self.categorical else None
+        numeric = _empty((n, len(self.numeric)), torch.float32) if self.numeric else None
+        categorical = _empty((n, len(self.categorical)), torch.int64) if self.categorical else None
         target = None
         if with_target:
             kind = self.target["kind"]
-            target = np.empty(n, dtype=np.int64 if kind in ("ranking", "multiclass") else np.float32)
+            target = _empty((n,), torch.int64 if kind in ("ranking", "multiclass") else torch.float32)
 
         def fill(start: int, stop: int) -> None:
             # rows start..stop of every flat output; workers take contiguous row ranges, so no two of them
