@@ -246,10 +246,14 @@ def transpile(sql: str, source: str, target: str) -> Transpiled:
             findings.append(Finding("sqlglot_unsupported", f"sqlglot cannot translate this faithfully to {target}: {note}"))
     after = TARGET_REWRITES.get((source, target), [])
     if after:
-        generated = sqlglot.parse_one(out, read=target)
-        for change in after:
-            generated = change(generated)
-        out = generated.sql(target, pretty=True)
+        try:
+            generated = sqlglot.parse_one(out, read=target)
+        except ParseError:  # sqlglot wrote SQL the target cannot parse; a finding above already says why
+            generated = None
+        if generated is not None:
+            for change in after:
+                generated = change(generated)
+            out = generated.sql(target, pretty=True)
     return Transpiled(out, tuple(f.text() for f in findings), tuple(findings))
 
 
