@@ -39,7 +39,7 @@ class Transpiled:
 
 # -- the registry of constructs sqlglot does not carry over faithfully -------------------------------------
 
-Detector = Callable[["exp.Expression"], Iterator[tuple["exp.Expression", str]]]
+Detector = Callable[["exp.Expr"], Iterator[tuple["exp.Expr", str]]]
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def unfaithful(name: str, *, source: str, targets: tuple[str, ...], explains: tu
 
 
 @unfaithful("to_char_format", source="snowflake", targets=("duckdb",), explains=("ToChar",))
-def _to_char_with_format(tree: exp.Expression) -> Iterator[tuple[exp.Expression, str]]:
+def _to_char_with_format(tree: exp.Expr) -> Iterator[tuple[exp.Expr, str]]:
     from sqlglot import exp
 
     for node in tree.find_all(exp.ToChar):
@@ -82,7 +82,7 @@ def _to_char_with_format(tree: exp.Expression) -> Iterator[tuple[exp.Expression,
 
 
 @unfaithful("hash", source="snowflake", targets=("duckdb",))
-def _hash(tree: exp.Expression) -> Iterator[tuple[exp.Expression, str]]:
+def _hash(tree: exp.Expr) -> Iterator[tuple[exp.Expr, str]]:
     from sqlglot import exp
 
     for node in tree.find_all(exp.Anonymous):
@@ -94,7 +94,7 @@ def _hash(tree: exp.Expression) -> Iterator[tuple[exp.Expression, str]]:
 
 
 @unfaithful("variant_path_to_text", source="snowflake", targets=("duckdb",))
-def _variant_path_as_text(tree: exp.Expression) -> Iterator[tuple[exp.Expression, str]]:
+def _variant_path_as_text(tree: exp.Expr) -> Iterator[tuple[exp.Expr, str]]:
     from sqlglot import exp
 
     for node in tree.find_all(exp.Cast):
@@ -106,7 +106,7 @@ def _variant_path_as_text(tree: exp.Expression) -> Iterator[tuple[exp.Expression
 
 
 @unfaithful("flatten_options", source="snowflake", targets=("duckdb",))
-def _flatten_options(tree: exp.Expression) -> Iterator[tuple[exp.Expression, str]]:
+def _flatten_options(tree: exp.Expr) -> Iterator[tuple[exp.Expr, str]]:
     from sqlglot import exp
 
     for lateral in tree.find_all(exp.Lateral):
@@ -130,7 +130,7 @@ def _flatten_options(tree: exp.Expression) -> Iterator[tuple[exp.Expression, str
 
 
 @unfaithful("unknown_function", source="snowflake", targets=("duckdb",))
-def _unknown_functions(tree: exp.Expression) -> Iterator[tuple[exp.Expression, str]]:
+def _unknown_functions(tree: exp.Expr) -> Iterator[tuple[exp.Expr, str]]:
     from sqlglot import exp
 
     for node in tree.find_all(exp.Anonymous):
@@ -144,7 +144,7 @@ def _unknown_functions(tree: exp.Expression) -> Iterator[tuple[exp.Expression, s
 
 # -- rewrites that make a construct faithful ---------------------------------------------------------------
 
-Rewrite = Callable[["exp.Expression"], "exp.Expression"]
+Rewrite = Callable[["exp.Expr"], "exp.Expr"]
 # (source, target) -> rewrites of the source tree before sqlglot generates the target SQL
 REWRITES: dict[tuple[str, str], list[Rewrite]] = {}
 # (source, target) -> rewrites of the generated target tree (parsed back in the target dialect)
@@ -161,7 +161,7 @@ def rewrite(source: str, target: str, *, after_generation: bool = False) -> Call
 
 
 @rewrite("snowflake", "duckdb")
-def _flatten_as_lateral_unnest(tree: exp.Expression) -> exp.Expression:
+def _flatten_as_lateral_unnest(tree: exp.Expr) -> exp.Expr:
     """`LATERAL FLATTEN(input => a) f` -> `LATERAL (SELECT UNNEST(a) AS value, ...) AS f`.
 
     sqlglot 30.22 emits `t,  CROSS JOIN UNNEST(...)` for it, which DuckDB cannot parse. Both forms give one
@@ -187,12 +187,12 @@ def _flatten_as_lateral_unnest(tree: exp.Expression) -> exp.Expression:
 
 
 @rewrite("snowflake", "duckdb", after_generation=True)
-def _array_agg_of_no_rows_is_empty(tree: exp.Expression) -> exp.Expression:
+def _array_agg_of_no_rows_is_empty(tree: exp.Expr) -> exp.Expr:
     """Snowflake's ARRAY_AGG gives [] when every value is NULL; DuckDB's filtered ARRAY_AGG gives NULL."""
     from sqlglot import exp
 
     for agg in list(tree.find_all(exp.ArrayAgg)):
-        outer: exp.Expression = agg
+        outer: exp.Expr = agg
         while isinstance(outer.parent, (exp.Filter, exp.Window, exp.WithinGroup)):
             outer = outer.parent
         if isinstance(outer.parent, exp.Coalesce):
@@ -257,7 +257,7 @@ def transpile(sql: str, source: str, target: str) -> Transpiled:
     return Transpiled(out, tuple(f.text() for f in findings), tuple(findings))
 
 
-def _line(node: exp.Expression) -> int | None:
+def _line(node: exp.Expr) -> int | None:
     """The query line a node came from: sqlglot keeps token positions on functions and identifiers."""
     for candidate in node.walk():
         line = candidate.meta.get("line") if candidate.meta else None
