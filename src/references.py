@@ -7,6 +7,7 @@ nowhere else: never logged, never put into an error message, never written to pl
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from rscale.compiler.spec.base import SECRET_REF
 from rscale.compiler.stack import ENV_REFERENCE
@@ -39,8 +40,17 @@ def resolve(value: str, where: str) -> str:
     return ENV_REFERENCE.sub(lambda m: os.environ[m.group(1)], value)
 
 
-def resolve_optional(value: str | None, where: str) -> str | None:
-    return None if value is None else resolve(value, where)
+def resolve_optional(value: Any, where: str) -> Any:
+    """Like `resolve`, for settings with a fallback: None, or one `${env:NAME}` whose variable is unset, is None.
+
+    A value that is not a string (a port number, say) comes back as it is.
+    """
+    if not isinstance(value, str):
+        return value
+    match = SECRET_REF.match(value)
+    if match is not None and match.group(1) == "env" and not os.environ.get(match.group(2)):
+        return None
+    return resolve(value, where)
 
 
 def _zenml_secret(name: str, reference: str, where: str) -> str:

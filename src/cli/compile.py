@@ -60,7 +60,9 @@ def compile_command(
     out = emit(plan)
     remember_last(out)
     if show_sql:
-        console.print(f"-- SQL for {plan.data.warehouse}\n{plan.data.sql}", markup=False)
+        from rscale.compiler.sql import show
+
+        console.print(show(plan), markup=False, soft_wrap=True)
     console.print(
         f"[green]compiled[/] {plan.name} (plan {plan.hash}, stack {plan.stack.name}, "
         f"{plan.model.type} -> {plan.serving.tier}) -> {out}/pipeline.py"

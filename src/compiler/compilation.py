@@ -88,7 +88,7 @@ def compile_document(
             continue
         plans.append(plan)
         for message in plan.data.warnings:
-            problem = Problem(message, path=("data", "query"), location=doc.locate(("data", "query")), severity="warning")
+            problem = Problem(message, path=("data", "query"), location=_query_line(doc, message), severity="warning")
             if problem not in warnings:
                 warnings.append(problem)
     if not problems and not offline:
@@ -146,3 +146,18 @@ def _with_location(doc: Document, problem: Problem) -> Problem:
     if problem.path:
         return replace(problem, location=doc.locate(problem.path))
     return replace(problem, location=Location(doc.file))
+
+
+def _query_line(doc: Document, message: str) -> Location:
+    """Where a SQL warning points: the spec line of the query line it names ("query line N: ..")."""
+    import re
+
+    key = doc.locate(("data", "query"))
+    found = re.match(r"query line (\d+):", message)
+    if found is None or key.line is None:
+        return key
+    key_text = doc.text.splitlines()[key.line - 1]
+    block = key_text.rstrip().endswith(("|", "|-", "|+", ">", ">-", ">+"))  # the query starts on the next line
+    line = key.line + int(found.group(1)) - (0 if block else 1)
+    indent = doc.text.splitlines()[line - 1] if line <= len(doc.text.splitlines()) else ""
+    return Location(doc.file, line, len(indent) - len(indent.lstrip()) + 1)

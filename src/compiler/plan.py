@@ -221,7 +221,7 @@ def build_plan(
 ) -> Plan:
     """Resolve a validated Spec against a stack into a Plan. Raises SpecError with the stack's problems."""
     from rscale.compiler.crossfield import task_of
-    from rscale.compiler.sql import compile_check, transpile
+    from rscale.compiler.sql import check_warnings, compile_check, transpile
 
     problems = stack_problems(spec, stack)
     if problems:
@@ -244,7 +244,7 @@ def build_plan(
                 type=check.type,
                 severity=check.severity,
                 rule=rule,
-                **compile_check(check, transpiled.sql, warehouse),  # type: ignore[arg-type]
+                **compile_check(check, transpiled.sql, warehouse, dialect=spec.data.dialect),  # type: ignore[arg-type]
             )
         )
     plan = Plan(
@@ -261,7 +261,8 @@ def build_plan(
             source_sql=query.strip(),
             sql=transpiled.sql,
             time_column=spec.data.time_column,
-            warnings=transpiled.warnings,
+            warnings=transpiled.warnings
+            + tuple(w for c in spec.checks for w in check_warnings(c, warehouse, dialect=spec.data.dialect)),
         ),
         checks=tuple(checks),
         features=spec.features,

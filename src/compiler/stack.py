@@ -122,12 +122,13 @@ class SnowflakeWarehouse(Block):
     password: str | None = Field(None, description="A reference, e.g. ${env:SNOWFLAKE_PASSWORD}.")
     authenticator: str | None = None
     private_key_file: str | None = None
+    private_key_file_pwd: str | None = Field(None, description="A reference, e.g. ${env:SNOWFLAKE_PRIVATE_KEY_FILE_PWD}.")
     database: str | None = None
     schema_: str | None = Field(None, alias="schema")
     warehouse: str | None = None
     role: str | None = None
     host: str | None = None
-    port: int | None = None
+    port: int | str | None = Field(None, description="A port number, or a reference such as ${env:SNOWFLAKE_PORT}.")
     protocol: str | None = None
 
 

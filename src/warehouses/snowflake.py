@@ -25,14 +25,13 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from rscale.errors import ConfigurationError, RscaleError
+from rscale.references import resolve_optional
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from rscale.compiler.stack import SnowflakeWarehouse as SnowflakeConfig
 
-ENV_REFERENCE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
-SECRET_REFERENCE = re.compile(r"\$\{secret:([A-Za-z_][A-Za-z0-9_.-]*)\}")
 
 # Stack field -> (connector argument, environment variable the Snowflake CLI reads for it).
 SETTINGS = {
@@ -56,30 +55,12 @@ LOGIN_RETRIES = 5  # the connector's MAX_CON_RETRY_ATTEMPTS; its default of 1 gi
 NETWORK_TIMEOUT_S: int | None = None  # see the module docstring before setting it
 
 
-def resolve_reference(value: str | None) -> str | None:
-    """`${env:NAME}` -> the variable's value (None when it is unset); `${env:A}:${env:B}` is filled in part by
-    part; any other text comes back unchanged. `${secret:NAME}` is not resolvable here and raises."""
-    if value is None:
-        return None
-    text = str(value)
-    if SECRET_REFERENCE.search(text):
-        raise ConfigurationError(
-            f"`{text}` names a secret store, which the Snowflake warehouse does not read",
-            fix="use an environment variable reference instead, e.g. ${env:SNOWFLAKE_PASSWORD}",
-        )
-    whole = ENV_REFERENCE.fullmatch(text.strip())
-    if whole:
-        resolved = os.environ.get(whole.group(1))
-        return resolved if resolved not in (None, "") else None
-    return ENV_REFERENCE.sub(lambda m: os.environ.get(m.group(1), ""), text)
-
-
 def connection_settings(config: SnowflakeConfig) -> dict[str, Any]:
     """The connector's keyword arguments for a stack's warehouse block: stack, then environment, then
     connections.toml (by `connection_name`, SNOWFLAKE_DEFAULT_CONNECTION_NAME, or the file's default)."""
     settings: dict[str, Any] = {}
     for field, (argument, variable) in SETTINGS.items():
-        value = resolve_reference(getattr(config, field, None))
+        value = resolve_optional(getattr(config, field, None), f"warehouse.{field}")
         if value is None:
             value = os.environ.get(variable) or None
         if value is not None:
@@ -92,7 +73,9 @@ def connection_settings(config: SnowflakeConfig) -> dict[str, Any]:
                 f"the Snowflake port must be a number, got {settings['port']!r}",
                 fix="set warehouse.port (or SNOWFLAKE_PORT) to a port number, or leave it unset",
             ) from None
-    name = resolve_reference(config.connection_name) or os.environ.get("SNOWFLAKE_DEFAULT_CONNECTION_NAME")
+    name = resolve_optional(config.connection_name, "warehouse.connection_name") or os.environ.get(
+        "SNOWFLAKE_DEFAULT_CONNECTION_NAME"
+    )
     if name is None and "account" not in settings:
         name = _default_connection_name()
     if name is not None:
@@ -116,8 +99,9 @@ def _default_connection_name() -> str | None:
     try:
         from snowflake.connector.config_manager import CONFIG_MANAGER
 
-        name = CONFIG_MANAGER["default_connection_name"]
-        return name if name in CONFIG_MANAGER["connections"] else None
+        name: Any = CONFIG_MANAGER["default_connection_name"]
+        connections: Any = CONFIG_MANAGER["connections"]
+        return str(name) if name and name in connections else None
     except Exception:  # no file, or an unreadable one: the caller reports the missing account
         return None
 
@@ -153,7 +137,7 @@ def translate_error(exc: BaseException, settings: dict[str, Any], *, sql: str | 
     """Turn a connector or Snowpark exception into a short SnowflakeError naming Snowflake's error code."""
     inner = getattr(exc, "conn_error", None) or exc  # Snowpark wraps the connector's error
     errno = getattr(inner, "errno", None) or getattr(exc, "sql_error_code", None)
-    code = f"{int(errno):06d}" if isinstance(errno, int) or str(errno or "").isdigit() else None
+    code = f"{int(str(errno)):06d}" if isinstance(errno, int) or str(errno or "").isdigit() else None
     text = str(getattr(inner, "raw_msg", None) or getattr(inner, "msg", None) or inner)
     text = re.sub(r"^\(?\d{4,6}\)?(\s*\([0-9A-Z]{5}\))?:\s*", "", text.strip())  # the code is shown once, below
     text = " ".join(text.split())

@@ -17,6 +17,7 @@ from rscale.compiler.sql import compile_check
 from rscale.compiler.stack import SnowflakeWarehouse as SnowflakeConfig
 from rscale.compiler.stack import load_stack
 from rscale.errors import ConfigurationError, RscaleError
+from rscale.references import resolve_optional
 from rscale.warehouses import connect
 from rscale.warehouses.snowflake import (
     SnowflakeAuthError,
@@ -25,7 +26,6 @@ from rscale.warehouses.snowflake import (
     SnowflakeSQLError,
     SnowflakeWarehouse,
     connection_settings,
-    resolve_reference,
 )
 
 ENV = ("ACCOUNT", "USER", "PASSWORD", "AUTHENTICATOR", "PRIVATE_KEY_FILE", "DATABASE", "SCHEMA", "WAREHOUSE", "ROLE",
@@ -70,14 +70,15 @@ EVENTS = pa.table(
 
 def test_references_resolve_from_the_environment_only_at_run_time(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RS_TEST_SF_USER", "ada")
-    assert resolve_reference("${env:RS_TEST_SF_USER}") == "ada"
-    assert resolve_reference("${env:RS_TEST_SF_UNSET}") is None
-    assert resolve_reference("svc_${env:RS_TEST_SF_USER}") == "svc_ada"
-    assert resolve_reference("plain") == "plain"
-    assert resolve_reference(None) is None
-    with pytest.raises(ConfigurationError) as caught:
-        resolve_reference("${secret:snowflake_password}")
-    assert "${env:SNOWFLAKE_PASSWORD}" in str(caught.value.fix)
+    where = "warehouse.user"
+    assert resolve_optional("${env:RS_TEST_SF_USER}", where) == "ada"
+    assert resolve_optional("${env:RS_TEST_SF_UNSET}", where) is None  # unset: fall back to SNOWFLAKE_USER
+    assert resolve_optional("svc_${env:RS_TEST_SF_USER}", where) == "svc_ada"
+    assert resolve_optional("plain", where) == "plain"
+    assert resolve_optional(None, where) is None
+    with pytest.raises(ConfigurationError) as caught:  # no ZenML secret of that name in the test store
+        resolve_optional("${secret:snowflake_password}", "warehouse.password")
+    assert "zenml secret create snowflake_password" in str(caught.value.fix)
 
 
 def test_stack_values_win_over_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
