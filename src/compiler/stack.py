@@ -130,6 +130,12 @@ class SnowflakeWarehouse(Block):
     host: str | None = None
     port: int | str | None = Field(None, description="A port number, or a reference such as ${env:SNOWFLAKE_PORT}.")
     protocol: str | None = None
+    retry_timeout_s: int = Field(
+        300,
+        ge=1,
+        description="Seconds a failed request (a query, a fetch, closing the session) is retried, with backoff, before "
+        "the run stops with a connection error. A healthy query may run longer: this bounds retrying, not queries.",
+    )
 
 
 if TYPE_CHECKING:  # the type checker cannot read the registry; it sees the built-in warehouses

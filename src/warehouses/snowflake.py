@@ -11,17 +11,21 @@ reports in upper case (`SESSION_ID`, from an unquoted `session_id`) is given bac
 same spec reads the same column names from both warehouses.
 
 Transient network failures are retried, with backoff, by the connector itself: the login up to LOGIN_RETRIES
-times within LOGIN_TIMEOUT_S. Other requests are retried within NETWORK_TIMEOUT_S when it is set; it is unset by
-default because the connector also uses it as a query timeout, and its cancellation timers (non-daemon threads)
-were seen to outlive their queries and hold a finished process open.
+times within LOGIN_TIMEOUT_S, every other request (a query, a result poll, closing the session) for up to the
+stack's `retry_timeout_s`, through the backoff policy (`bounded_backoff`). The connector's own bound for those,
+`network_timeout`, is left unset: the connector also starts a timer per query from it that cancels the query, so
+it would stop a healthy query that runs longer than the bound.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
+import time
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from rscale.errors import ConfigurationError, RscaleError
@@ -52,7 +56,6 @@ SETTINGS = {
 SECRET_SETTINGS = ("password", "private_key_file_pwd", "token")
 LOGIN_TIMEOUT_S = 60
 LOGIN_RETRIES = 5  # the connector's MAX_CON_RETRY_ATTEMPTS; its default of 1 gives up on one 503
-NETWORK_TIMEOUT_S: int | None = None  # see the module docstring before setting it
 
 
 def connection_settings(config: SnowflakeConfig) -> dict[str, Any]:
@@ -88,10 +91,39 @@ def connection_settings(config: SnowflakeConfig) -> dict[str, Any]:
             "and SNOWFLAKE_USER, or name a connection with warehouse.connection_name",
         )
     settings.setdefault("login_timeout", LOGIN_TIMEOUT_S)
-    if NETWORK_TIMEOUT_S is not None:
-        settings.setdefault("network_timeout", NETWORK_TIMEOUT_S)
+    settings["backoff_policy"] = bounded_backoff(config.retry_timeout_s)
     settings["session_parameters"] = {"QUERY_TAG": "rscale", "CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False}
     return settings
+
+
+def bounded_backoff(retry_timeout_s: int) -> Callable[[], Iterator[int]]:
+    """The connector's default backoff (exponential, 1-16 s, jittered) for a backoff policy that gives up on a
+    request once it has been retried for `retry_timeout_s`, raising the connector's error 250003."""
+    from snowflake.connector.backoff_policies import exponential_backoff
+
+    policy = exponential_backoff()
+
+    def backoff() -> Iterator[int]:
+        # The connector makes one of these per request and takes its first sleep as the request starts, so the
+        # deadline counts from there: the same clock as its network_timeout, without that one's query timer.
+        deadline = time.monotonic() + retry_timeout_s
+        for sleep in policy():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _retries_exhausted(retry_timeout_s)
+            yield max(1, min(sleep, math.ceil(remaining)))  # at least 1 s: full jitter may give 0, a busy loop
+
+    return backoff
+
+
+def _retries_exhausted(retry_timeout_s: int) -> Exception:
+    from snowflake.connector.errorcode import ER_FAILED_TO_REQUEST
+    from snowflake.connector.errors import OperationalError
+
+    return OperationalError(
+        msg=f"a request still failed after {retry_timeout_s} s of retries (warehouse.retry_timeout_s)",
+        errno=ER_FAILED_TO_REQUEST,
+    )
 
 
 def _default_connection_name() -> str | None:
@@ -141,6 +173,9 @@ def translate_error(exc: BaseException, settings: dict[str, Any], *, sql: str | 
     text = str(getattr(inner, "raw_msg", None) or getattr(inner, "msg", None) or inner)
     text = re.sub(r"^\(?\d{4,6}\)?(\s*\([0-9A-Z]{5}\))?:\s*", "", text.strip())  # the code is shown once, below
     text = " ".join(text.split())
+    retried = inner.__context__  # retries given up (bounded_backoff): the connector's RetryRequest holds the cause
+    if code == "250003" and retried is not None and type(retried).__name__ == "RetryRequest" and retried.args:
+        text += f"; the last try got: {getattr(retried.args[0], 'raw_msg', None) or retried.args[0]}"
     if len(text) > 300:
         text = text[:297] + "..."
     for key in SECRET_SETTINGS:
@@ -165,7 +200,8 @@ def translate_error(exc: BaseException, settings: dict[str, Any], *, sql: str | 
         return SnowflakeConnectionError(
             f"{label}: cannot reach Snowflake ({where}, host {settings.get('host') or 'default'}): {text}",
             fix="check the account identifier (orgname-accountname), host and network; the connector already "
-            f"retried for up to {settings.get('login_timeout', LOGIN_TIMEOUT_S)} s",
+            f"retried the login for up to {settings.get('login_timeout', LOGIN_TIMEOUT_S)} s and other requests for up "
+            "to the stack's warehouse.retry_timeout_s",
             code=code,
         )
     statement = f" in:\n{sql.strip()[:500]}" if sql else ""

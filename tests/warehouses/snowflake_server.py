@@ -1,8 +1,8 @@
 """A fakesnow server (Snowflake's HTTP API over DuckDB, on 127.0.0.1) for the Snowflake warehouse tests.
 
 In front of fakesnow sits a small gate that does what fakesnow does not: it refuses a wrong password
-with Snowflake's own error (390100), and can answer the next logins with HTTP 503 to stand in for a
-flaky network. The real, unpatched connector and Snowpark talk to it over HTTP.
+with Snowflake's own error (390100), and can answer the next logins, or the next query requests, with HTTP 503
+to stand in for a flaky network. The real, unpatched connector and Snowpark talk to it over HTTP.
 """
 
 from __future__ import annotations
@@ -27,20 +27,23 @@ class Gate:
     app: Any
     password: str = PASSWORD
     unavailable_logins: int = 0  # answer this many next logins with 503
+    unavailable_queries: int = 0  # answer this many next query requests with 503
     logins: int = 0
-    seen: list[int] = field(default_factory=list)
+    seen: list[int] = field(default_factory=list)  # what each login got
+    queries_seen: list[int] = field(default_factory=list)  # what each query request got while refused
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/session/v1/login-request"):
+        path = scope["path"] if scope["type"] == "http" else ""
+        if path.startswith("/queries/v1/query-request") and self.unavailable_queries > 0:
+            await _read_body(receive)
+            self.unavailable_queries -= 1
+            self.queries_seen.append(503)
+            await _respond(send, 503, {"message": "Service Unavailable"})
+            return
+        if not path.startswith("/session/v1/login-request"):
             await self.app(scope, receive, send)
             return
-        chunks = []
-        while True:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
-        body = b"".join(chunks)
+        body = await _read_body(receive)
         self.logins += 1
         if self.unavailable_logins > 0:
             self.unavailable_logins -= 1
@@ -67,6 +70,15 @@ class Gate:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+
+async def _read_body(receive: Any) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
 
 
 async def _respond(send: Any, status: int, payload: dict) -> None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -278,3 +281,34 @@ def test_a_transient_outage_is_retried_and_then_given_up(fake: tuple[dict[str, A
         gate.unavailable_logins = 0
     assert 1 < len(gate.seen) <= snowflake_module.LOGIN_RETRIES + 1  # several tries, then it stops
     assert PASSWORD not in str(caught.value)
+
+
+def test_a_query_refused_forever_gives_up_after_the_retry_timeout(fake: tuple[dict[str, Any], Gate]) -> None:
+    fields, gate = fake
+    config = SnowflakeConfig.model_validate({**fields, "retry_timeout_s": 3})
+    gate.queries_seen.clear()
+    try:
+        with SnowflakeWarehouse(config) as warehouse:
+            gate.unavailable_queries = 10_000  # and so through close(), whose cancel query is refused too
+            with pytest.raises(SnowflakeConnectionError) as caught:
+                warehouse.scalar("SELECT 1")
+            tries = len(gate.queries_seen)
+    finally:
+        gate.unavailable_queries = 0
+    # Retried with backoff, each wait at least 1 s, and given up once 3 s had passed: at most 4 tries.
+    assert 1 < tries <= 3 + 1
+    assert caught.value.code == "250003"
+    assert "retry_timeout_s" in str(caught.value) and "503" in str(caught.value)
+    assert PASSWORD not in str(caught.value)
+    with SnowflakeWarehouse(config) as warehouse:  # the server is back: the next connection works
+        assert warehouse.scalar("SELECT 1") == 1
+
+
+def test_a_process_that_gave_up_on_a_query_still_exits() -> None:
+    # No thread (a query timer, a retry loop) may outlive the failed query and hold the interpreter open.
+    test = f"{__file__}::test_a_query_refused_forever_gives_up_after_the_retry_timeout"
+    finished = subprocess.run(
+        [sys.executable, "-m", "pytest", test, "-q", "-p", "no:cacheprovider"],
+        capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[2],
+    )
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
