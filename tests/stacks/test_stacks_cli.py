@@ -5,18 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from aws_env import AWS_ENV
 from typer.testing import CliRunner
 
 import rscale.cli.stack  # noqa: F401  (registers `rs stack`)
 from rscale.cli.app import app, console
 from rscale.cli.stack import stack_app
-
-AWS_ENV = {
-    "RS_SAGEMAKER_ROLE": "arn:aws:iam::123456789012:role/rscale-sagemaker",
-    "RS_S3_BUCKET": "rscale-cli-bucket",
-    "RS_ECR_URI": "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
-    "AWS_REGION": "eu-west-1",
-}
 
 
 @pytest.fixture

@@ -5,26 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from aws_env import AWS_ENV
 
 from rscale.compiler.stack import load_stack
 from rscale.errors import ConfigurationError
 from rscale.stacks import active_stack_name, ensure_registered, register, set_active_stack
 from rscale.stacks.components import FINGERPRINT_LABEL
 from rscale.stacks.registration import is_current, registered_components, registered_file
-
-AWS_ENV = {
-    "RS_SAGEMAKER_ROLE": "arn:aws:iam::123456789012:role/rscale-sagemaker",
-    "RS_S3_BUCKET": "rscale-test-bucket",
-    "RS_ECR_URI": "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
-    "AWS_REGION": "eu-west-1",
-}
-
-
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    for key, value in AWS_ENV.items():
-        monkeypatch.setenv(key, value)
-    return AWS_ENV
 
 
 def _copy_stack(project: Path, source: str, name: str) -> Path:

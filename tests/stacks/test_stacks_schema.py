@@ -13,26 +13,6 @@ from rscale.compiler.stack import DEFAULT_GPU_INSTANCES, load_stack
 from rscale.errors import ConfigurationError
 from rscale.stacks.references import missing_variables, resolve_references
 
-AWS_ENV = {
-    "RS_SAGEMAKER_ROLE": "arn:aws:iam::123456789012:role/rscale-sagemaker",
-    "RS_S3_BUCKET": "rscale-test-bucket",
-    "RS_ECR_URI": "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
-    "AWS_REGION": "eu-west-1",
-}
-
-
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    for key, value in AWS_ENV.items():
-        monkeypatch.setenv(key, value)
-    return AWS_ENV
-
-
-@pytest.fixture
-def no_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in AWS_ENV:
-        monkeypatch.delenv(key, raising=False)
-
 
 def test_every_stack_in_the_repo_loads(repo: Path) -> None:
     names = sorted(p.stem for p in (repo / "stacks").glob("*.yaml"))
