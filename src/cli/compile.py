@@ -22,12 +22,19 @@ def _stack(name: str | None) -> str:
 
 def _compile(spec: Path, overrides: list[str] | None, stack: str | None, multirun: bool, offline: bool):
     from rscale.compiler.compilation import compile_spec
-    from rscale.compiler.errors import Problem, SpecError
+    from rscale.compiler.errors import Location, Problem, SpecError
 
     compiled = compile_spec(spec, overrides or [], stack=_stack(stack), offline=offline)
     if compiled.is_sweep and not multirun:
         raise SpecError(
-            [Problem("these overrides describe a sweep", fix="add -m (--multirun) to run every member")]
+            [
+                Problem(
+                    f"these overrides describe a sweep of {len(compiled.plans)} members",
+                    location=Location(str(spec)),
+                    override=" ".join(o for o in overrides or [] if "," in o or "(" in o) or None,
+                    fix="add -m (--multirun) to run every member",
+                )
+            ]
         )
     from rscale.stacks.integrations import integration_problems
 

@@ -24,7 +24,7 @@ class TrainSpec(Block):
     )
     max_epochs: int = Field(10, ge=1, le=10_000, description="Most passes over the training rows.")
     batch_size: int = Field(256, ge=1, le=1_048_576, description="Rows per training step.")
-    lr: float = Field(1e-3, gt=0, le=10, description="Learning rate (Adam).")
+    lr: float = Field(1e-3, gt=0, le=10, description="Learning rate of the AdamW optimiser.")
     weight_decay: float = Field(0.0, ge=0, description="L2 penalty (AdamW weight decay).")
     seed: int = Field(0, ge=0, description="Seed for initialisation and shuffling; the split has its own hash.")
     early_stopping: EarlyStopping | None = Field(
