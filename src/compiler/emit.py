@@ -39,18 +39,13 @@ if __name__ == "__main__":
 '''
 
 
-def pipeline_options(plan: Plan) -> dict:
-    """The stack's ZenML options for this plan (step operator for training, Docker settings)."""
-    from rscale.stacks import pipeline_options as stack_options
-
-    return stack_options(plan)
-
-
 def emit(plan: Plan, out_dir: Path | None = None) -> Path:
     """Write plan.json and pipeline.py for one plan; return the folder."""
     out = out_dir or build_dir(plan.name)
     out.mkdir(parents=True, exist_ok=True)
     (out / "plan.json").write_text(plan.to_json())
+    from rscale.stacks import pipeline_options  # the stack's step operator, settings and Docker image
+
     options = pipeline_options(plan)
     json.dumps(options)  # the options must be plain data, readable in the emitted file
     module = PIPELINE_TEMPLATE.format(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import pyarrow as pa
@@ -24,14 +25,14 @@ def deploy_model(
     model_package: PackageDir, evaluation: dict, test: pa.Table, plan: Plan
 ) -> Annotated[Deployment, "deployment"]:
     """Deploy only what passed the gate; the deployer makes a re-run of the same plan a no-op."""
-    from rscale.compiler.spec.serving import SERVING
+    from rscale.serving.endpoint import deployer_for
 
     if not evaluation["gate"]["passed"]:
         note("deploy", "skipped: the model did not pass the gate", ok=False)
         return Deployment(deployed=False, reason="the model did not pass the gate: " + evaluation["gate"]["reason"])
-    deployer = SERVING.load(plan.serving.tier)(plan.stack)
+    deployer = deployer_for(plan)
     with report("deploy", f"{plan.serving.tier} endpoint") as status:
-        endpoint = deployer.deploy(plan, model_package.path)
+        endpoint = deployer.deploy(plan, Path(model_package.path))
         request = example_request(plan, test)
         response = deployer.predict(plan.name, request)
         status.done(f"{endpoint.url} serving version {endpoint.model_version}")
