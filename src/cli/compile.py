@@ -143,12 +143,9 @@ def _show_members(sweep: Any) -> None:
 
 
 def _run_build(build: Path) -> Any:
-    import importlib.util
+    from rscale.compiler.emit import load_emitted
 
-    spec = importlib.util.spec_from_file_location(f"rscale_build_{build.name}", build / "pipeline.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_emitted(build)
     console.print(f"[bold]running[/] {build / 'pipeline.py'}")
     return module.run()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import pprint
 from pathlib import Path
+from types import ModuleType
 
 from rscale.compiler.plan import Plan
 from rscale.paths import build_dir, state_dir
@@ -61,6 +62,18 @@ def emit(plan: Plan, out_dir: Path | None = None) -> Path:
     )
     (out / "pipeline.py").write_text(module)
     return out
+
+
+def load_emitted(build: Path) -> ModuleType:
+    """Import an emitted `build/.../pipeline.py` (its PLAN_FILE, PIPELINE_OPTIONS and run())."""
+    import importlib.util
+
+    path = build / "pipeline.py"
+    spec = importlib.util.spec_from_file_location(f"rscale_build_{abs(hash(str(path.resolve())))}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def remember_last(build: Path) -> None:

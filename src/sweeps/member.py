@@ -6,7 +6,6 @@ emitted pipeline without deploying and writes the run's outcome as JSON to OUT.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -15,12 +14,10 @@ def main(pipeline_file: str, fingerprint: str, out: str) -> None:
     from rscale.paths import use_project_state
 
     use_project_state()  # before zenml is imported: the parent's store, not the user's home
+    from rscale.compiler.emit import load_emitted
     from rscale.stages.runner import run_compiled
 
-    spec = importlib.util.spec_from_file_location("rscale_member", pipeline_file)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_emitted(Path(pipeline_file).parent)
     outcome = run_compiled(module.PLAN_FILE, module.PIPELINE_OPTIONS, fingerprint, deploy=False)
     tmp = Path(out).with_suffix(".tmp")
     tmp.write_text(outcome.model_dump_json(indent=2))

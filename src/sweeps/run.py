@@ -291,10 +291,6 @@ def _run_side_by_side(
 
 def _options(member: Member) -> dict[str, Any]:
     """The stack's pipeline options, as the member's emitted pipeline.py holds them."""
-    import importlib.util
+    from rscale.compiler.emit import load_emitted
 
-    spec = importlib.util.spec_from_file_location(f"rscale_member_{member.plan.hash}", member.folder / "pipeline.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return dict(module.PIPELINE_OPTIONS)
+    return dict(load_emitted(member.folder).PIPELINE_OPTIONS)
