@@ -67,8 +67,7 @@ class SessionRecModel(TaskModule):
             # counted from the training split when training starts; saved with the weights, so serving reads them
             self.register_buffer("successors", torch.zeros(n_items, width, dtype=torch.int64))
             self.register_buffer("successor_counts", torch.zeros(n_items, width))
-            self.register_buffer("successor_totals", torch.zeros(n_items))
-            self.transition_weight = nn.Parameter(torch.zeros(MEMORY_ITEMS))
+            self.transition_weight = nn.Parameter(torch.tensor([1.0] + [0.0] * (MEMORY_ITEMS - 1)))
             self.transition_gate = nn.Linear(dim, MEMORY_ITEMS)
             nn.init.zeros_(self.transition_gate.weight)
             nn.init.zeros_(self.transition_gate.bias)
@@ -116,7 +115,7 @@ class SessionRecModel(TaskModule):
         self, sequence: torch.Tensor, states: torch.Tensor, labels: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """For every position t: the successors of the items at t, t-1, ... [B, L, MEMORY_ITEMS * width] and
-        their scores, each item's share of successors times a learned weight per recency and state.
+        their scores, log(1 + count) times a learned weight per recency and state.
 
         With `labels` (training), the transition from position t to its own label is left out of the counts.
         """
@@ -126,23 +125,34 @@ class SessionRecModel(TaskModule):
         for back in range(MEMORY_ITEMS):
             source = torch.cat([sequence.new_zeros(batch, back), sequence[:, : width - back]], dim=1)  # item at t-back
             successors, counts = self.successors[source], self.successor_counts[source]  # [B, L, K]
-            totals = self.successor_totals[source].unsqueeze(-1)
             if labels is not None and back == 0:
                 own = successors.eq(labels.unsqueeze(-1)) & counts.gt(0)
                 counts = counts - own.to(counts.dtype)
-                totals = totals - labels.ge(OOV + 1).unsqueeze(-1).to(totals.dtype) * source.ge(OOV + 1).unsqueeze(-1)
-            share = counts / totals.clamp(min=1.0)
-            share = torch.where(source.ge(OOV + 1).unsqueeze(-1), share, torch.zeros_like(share))
+            evidence = torch.where(source.ge(OOV + 1).unsqueeze(-1), torch.log1p(counts), torch.zeros_like(counts))
             parts_items.append(successors)
-            parts_scores.append(share * weights[..., back : back + 1])
+            parts_scores.append(evidence * weights[..., back : back + 1])
         return torch.cat(parts_items, dim=-1), torch.cat(parts_scores, dim=-1)
 
     def on_train_start(self) -> None:
-        """Count the transition memory from the training rows (rscale's loader holds them as tensors)."""
+        """Count the transition memory and the item frequencies from the training rows (rscale's loader holds
+        them as tensors). A resumed run counts the same rows again and keeps its trained bias."""
         dataset = getattr(self.trainer.train_dataloader, "dataset", None)
         tensors = getattr(dataset, "tensors", None)
-        if self.use_transitions and tensors is not None and "sequence" in tensors:
+        if tensors is None or "sequence" not in tensors:
+            return
+        if self.use_transitions:
             self.count_transitions(tensors["sequence"], tensors["lengths"], tensors["target"])
+        if self.trainer.current_epoch == 0 and self.trainer.global_step == 0:
+            self.start_from_popularity(tensors["sequence"], tensors["target"])
+
+    @torch.no_grad()
+    def start_from_popularity(self, sequence: torch.Tensor, target: torch.Tensor) -> None:
+        """item_bias = log of each item's share of the training views (plus one), padding and OOV excluded."""
+        n_items = self.item_bias.shape[0]
+        items = torch.cat([sequence.reshape(-1), target.reshape(-1)])
+        counts = torch.bincount(items[items.ge(OOV + 1)], minlength=n_items).float() + 1.0
+        counts[: OOV + 1] = 1.0
+        self.item_bias.copy_((counts / counts.sum()).log().to(self.item_bias.device))
 
     @torch.no_grad()
     def count_transitions(self, sequence: torch.Tensor, lengths: torch.Tensor, target: torch.Tensor) -> None:
@@ -155,7 +165,6 @@ class SessionRecModel(TaskModule):
         pairs = source[keep] * n_items + following[keep]
         codes, counts = torch.unique(pairs, return_counts=True)
         source, following = codes // n_items, codes % n_items
-        totals = torch.zeros(n_items).index_add_(0, source, counts.float())
         # strongest first within each source item, then the first `width` of each
         order = torch.argsort(source.double() * (counts.max() + 1) - counts.double(), stable=True)
         source, following, counts = source[order], following[order], counts[order]
@@ -167,7 +176,6 @@ class SessionRecModel(TaskModule):
         device = self.successors.device
         self.successors[source[inside].to(device), rank[inside].to(device)] = following[inside].to(device)
         self.successor_counts[source[inside].to(device), rank[inside].to(device)] = counts[inside].float().to(device)
-        self.successor_totals.copy_(totals.to(device))
 
     def _repeats(
         self, sequence: torch.Tensor, lengths: torch.Tensor, states: torch.Tensor

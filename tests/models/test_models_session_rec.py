@@ -86,15 +86,13 @@ def test_transition_memory_counts_whole_sessions_and_leaves_out_its_own_transiti
     model.count_transitions(sequence, torch.tensor([2, 3, 2]), torch.tensor([4, 2, 2]))
     # 2 -> 3 twice, 2 -> 5 once; 3 -> 4 twice; 4 -> 2 once; 5 -> 2 once
     assert model.successors[2, :2].tolist() == [3, 5] and model.successor_counts[2, :2].tolist() == [2.0, 1.0]
-    assert model.successor_totals[2].item() == 3.0 and model.successors[3, 0].item() == 4
-    with torch.no_grad():
-        model.transition_weight.fill_(1.0)
-    states = torch.zeros(1, 1, 16)
+    assert model.successors[3, 0].item() == 4 and model.successor_counts[3, 0].item() == 2.0
+    states = torch.zeros(1, 1, 16)  # the state's gate starts at zero: the scores are log(1 + count)
     items, scores = model._transitions(torch.tensor([[2]]), states)
-    assert dict(zip(items[0, 0, :2].tolist(), scores[0, 0, :2].tolist(), strict=True)) == pytest.approx({3: 2 / 3, 5: 1 / 3})
+    assert dict(zip(items[0, 0, :2].tolist(), scores[0, 0, :2].tolist(), strict=True)) == pytest.approx({3: np.log(3), 5: np.log(2)})
     # training on the session whose own transition is 2 -> 3: the counts it reads are the other sessions'
     items, scores = model._transitions(torch.tensor([[2]]), states, labels=torch.tensor([[3]]))
-    assert dict(zip(items[0, 0, :2].tolist(), scores[0, 0, :2].tolist(), strict=True)) == pytest.approx({3: 1 / 2, 5: 1 / 2})
+    assert dict(zip(items[0, 0, :2].tolist(), scores[0, 0, :2].tolist(), strict=True)) == pytest.approx({3: np.log(2), 5: np.log(2)})
 
 
 def test_the_transition_memory_is_saved_with_the_package(tmp_path):
@@ -105,4 +103,4 @@ def test_the_transition_memory_is_saved_with_the_package(tmp_path):
     plan = plan_for("recs", ["train.max_epochs=1", "model.dim=8", "train.batch_size=128", "train.early_stopping=null"])
     result = train(plan, recs_table(400, seed=1), recs_table(100, seed=2), tmp_path, progress=False)
     module = ModelPackage.load(result.package_dir).module
-    assert module.successor_totals.sum().item() > 0  # counted from training, then read back by serving
+    assert module.successor_counts.sum().item() > 0  # counted from training, then read back by serving
