@@ -15,7 +15,8 @@ because the table did. The rules, in order (documented in docs/spec-reference.md
 The target: binary as above (BOOLEAN, or a number holding only 0 and 1), categorical for strings (and
 always for a session_rec model), numeric for other numbers (a regression task).
 `inputs: all` takes every column except the id, the target, the time column, the key split's column and
-`exclude`, and skips columns whose inferred type the model cannot read (said in `rs compile --explain`).
+`exclude`, and skips string columns holding a different value in every row (identifiers) and columns whose
+inferred type the model cannot read (each said in `rs compile --explain`).
 """
 
 from __future__ import annotations
@@ -84,6 +85,12 @@ def infer_target(profile: ColumnProfile, model_type: str) -> tuple[str | None, s
     if kind in STRING:  # classes by name (binary targets are read as 0/1 or true/false)
         return "categorical", f"{profile.type} with {profile.distinct or 0:,} classes: classification"
     return None, f"{profile.type} cannot be a target"
+
+
+def is_identifier(profile: ColumnProfile) -> bool:
+    """A string column unique in every row (of more than a handful) names rows; it is not a feature."""
+    filled = profile.rows - profile.nulls
+    return filled > 20 and profile.distinct == filled
 
 
 def _zero_one(profile: ColumnProfile) -> bool:
@@ -192,6 +199,11 @@ def resolve_features(
             kind, reason = infer_type(column)
             if kind is None:
                 explained.append(Inferred(column.name, column.type, "skipped", None, reason))
+            elif kind in ("categorical", "text") and is_identifier(column):
+                explained.append(
+                    Inferred(column.name, column.type, "skipped", None,
+                             "a different value in every row: an identifier (name it as features.id to keep it)")
+                )
             elif readable is not None and kind not in readable:
                 explained.append(
                     Inferred(column.name, column.type, "skipped", kind, f"{reason}; a {model_type} model does not read {kind}")

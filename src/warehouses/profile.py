@@ -19,8 +19,9 @@ STRING_TYPES = {"VARCHAR", "TEXT", "STRING", "CHAR", "CHARACTER", "BPCHAR", "NVA
 ORDERED_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "INT", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
                  "UBIGINT", "INT1", "INT2", "INT4", "INT8", "BYTEINT", "FLOAT", "FLOAT4", "FLOAT8", "REAL", "DOUBLE",
                  "DOUBLE PRECISION", "DECIMAL", "NUMERIC", "NUMBER", "FIXED"}
-SCALAR_TYPES = STRING_TYPES | ORDERED_TYPES | {"BOOLEAN", "BOOL", "DATE", "TIMESTAMP", "TIMESTAMP_NTZ",
-                                               "TIMESTAMP_LTZ", "TIMESTAMP_TZ", "TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"}
+TIME_TYPES = {"DATE", "TIMESTAMP", "TIMESTAMP_NTZ", "TIMESTAMP_LTZ", "TIMESTAMP_TZ", "TIMESTAMP WITH TIME ZONE",
+              "TIMESTAMPTZ", "DATETIME"}
+SCALAR_TYPES = STRING_TYPES | ORDERED_TYPES | TIME_TYPES | {"BOOLEAN", "BOOL"}
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class ColumnProfile:
     nulls: int
     distinct: int | None = None  # None for lists, structs and other types COUNT(DISTINCT) does not take
     avg_length: float | None = None  # strings only
-    min: Any = None  # numbers only
+    min: Any = None  # numbers and times (times as ISO text)
     max: Any = None
     values: list[Any] | None = field(default=None)  # every value, when there are at most LOW_CARDINALITY
 
@@ -78,7 +79,7 @@ def profile_query(warehouse: Any, sql: str, *, rows: int = PROFILE_ROWS, values:
             parts.append(f"COUNT(DISTINCT {column}) AS c{index}_d")
         if base in STRING_TYPES:
             parts.append(f"AVG(LENGTH({column})) AS c{index}_l")
-        if base in ORDERED_TYPES:
+        if base in ORDERED_TYPES or base in TIME_TYPES:
             parts.append(f"MIN({column}) AS c{index}_lo")
             parts.append(f"MAX({column}) AS c{index}_hi")
     row = {k.lower(): v for k, v in warehouse.query_arrow(f"SELECT {', '.join(parts)} FROM {sample}").to_pylist()[0].items()}
