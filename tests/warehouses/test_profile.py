@@ -39,17 +39,22 @@ EXPECTED = {
 
 
 @pytest.fixture(scope="module")
-def snowflake() -> Iterator[SnowflakeWarehouse]:
+def fake() -> Iterator[dict[str, Any]]:
     snowflake_module.LOGIN_TIMEOUT_S = 10
     saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("SNOWFLAKE_")}
     try:
         with fake_snowflake() as (fields, _gate):
             create_database(fields)
-            with SnowflakeWarehouse(SnowflakeConfig.model_validate(fields)) as warehouse:
-                warehouse.replace("patients", PATIENTS)
-                yield warehouse
+            yield fields
     finally:
         os.environ.update(saved)
+
+
+@pytest.fixture
+def snowflake(fake: dict[str, Any]) -> Iterator[SnowflakeWarehouse]:
+    with SnowflakeWarehouse(SnowflakeConfig.model_validate(fake)) as warehouse:
+        warehouse.replace("patients", PATIENTS)
+        yield warehouse
 
 
 @pytest.fixture
@@ -103,3 +108,25 @@ def test_snowflake_profiles_like_duckdb_and_infers_the_same_types(
 def test_snowflake_lists_its_tables(snowflake: SnowflakeWarehouse) -> None:
     found = {t["name"]: t for t in snowflake.tables()}
     assert found["patients"]["kind"] == "table" and found["patients"]["columns"] == 7
+
+
+def test_compiling_on_the_snowflake_stack_infers_the_features(
+    fake: dict[str, Any], snowflake: SnowflakeWarehouse, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rscale.compiler.compilation import compile_document
+    from rscale.compiler.load import load_text
+
+    env = {"ACCOUNT": "account", "USER": "user", "PASSWORD": "password", "HOST": "host",
+           "PORT": "port", "PROTOCOL": "protocol", "DATABASE": "database", "SCHEMA": "schema"}
+    for variable, field in env.items():
+        monkeypatch.setenv(f"SNOWFLAKE_{variable}", str(fake[field]))
+    text = (
+        "spec_version: 1\nname: patients\ndata:\n  query: SELECT * FROM patients\n"
+        "features:\n  id: patient_id\n  exclude: [notes]\n  target: malignant\nmodel: {type: tabular}\n"
+    )
+    compiled = compile_document(load_text(text, "specs/patients.yaml"), stack="snowflake")
+    plan = compiled.plans[0]
+    assert [(f.name, f.type) for f in plan.features.inputs] == [
+        ("radius", "numeric"), ("visits", "numeric"), ("smoker", "binary"), ("site", "categorical")
+    ]
+    assert plan.features.target.type == "binary" and plan.task == "classification" and compiled.contract_checked
