@@ -6,6 +6,8 @@ the params, per-epoch curves, final metrics, the gate decision and a link to the
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import pyarrow as pa
@@ -41,15 +43,61 @@ def _metric_names(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
     return {f"{prefix}_{name.replace('@', '_at_')}": value for name, value in metrics.items()}
 
 
+RUN_STATE = "run.json"  # in the plan's workdir: the data fingerprint of the last training, and whether it finished
+
+
+def start_training(workdir: Path, fingerprint: str, resume: bool) -> str:
+    """Decide whether this training resumes from the plan's last checkpoint, and say which.
+
+    Training resumes whenever `checkpoints/last.ckpt` exists, so this keeps it only for a killed run of the
+    same plan on the same data (no finish recorded), or when `resume` asks for it; otherwise a finished
+    run's checkpoints are removed and training starts from scratch.
+    """
+    import shutil
+
+    from rscale.models.training import CHECKPOINTS, LAST
+
+    state_file = workdir / RUN_STATE
+    try:
+        state = json.loads(state_file.read_text()) if state_file.exists() else {}
+    except (OSError, ValueError):
+        state = {}
+    has_checkpoint = (workdir / CHECKPOINTS / LAST).exists()
+    if not has_checkpoint:
+        decision = "starting fresh"
+    elif resume:
+        decision = "resuming from the last checkpoint of this plan (--resume-training)"
+    elif state.get("finished") is False and state.get("fingerprint") == fingerprint:
+        decision = "resuming a killed run of this plan from its last checkpoint"
+    else:
+        why = (
+            "the last run of this plan finished" if state.get("finished")
+            else "the data changed since the killed run" if state
+            else "no record of how the last run ended"
+        )
+        shutil.rmtree(workdir / CHECKPOINTS, ignore_errors=True)
+        decision = f"starting fresh ({why}; --resume-training continues from its checkpoint)"
+    workdir.mkdir(parents=True, exist_ok=True)
+    state_file.write_text(json.dumps({"fingerprint": fingerprint, "finished": False}))
+    return decision
+
+
+def finish_training(workdir: Path, fingerprint: str) -> None:
+    """Record that this plan's training ran to its end, so the next run starts fresh."""
+    (workdir / RUN_STATE).write_text(json.dumps({"fingerprint": fingerprint, "finished": True}))
+
+
 @step
 def train_model(
-    train: pa.Table, validation: pa.Table, plan: Plan, check_report: dict, fingerprint: str
+    train: pa.Table, validation: pa.Table, plan: Plan, check_report: dict, fingerprint: str, resume: bool = False
 ) -> tuple[Annotated[PackageDir, "model_package"], Annotated[TrainingSummary, "training"]]:
-    """Train the spec's model with Lightning on the plan's hardware; checkpoints make a killed run resumable."""
+    """Train the spec's model with Lightning on the plan's hardware. A killed run of the plan resumes from its
+    checkpoint; a finished one starts from scratch unless `resume` is set (`rs run --resume-training`)."""
     from rscale.models.training import train as fit
     from rscale.trackers import open_run
 
     workdir = state_dir() / "work" / plan.name / plan.hash
+    note("train", start_training(workdir, fingerprint, resume))
     run = open_run(plan, run_name=f"{plan.name}-{plan.hash}", tags=_tags(plan))
     try:
         run.log_params({"data.fingerprint": fingerprint})
@@ -60,6 +108,7 @@ def train_model(
             status.done(
                 f"{result.epochs_run} epochs, best epoch {result.best_epoch}, {result.samples_per_second:,.0f} samples/s"
             )
+        finish_training(workdir, fingerprint)
     finally:
         run.close()
     summary = TrainingSummary(
