@@ -146,8 +146,20 @@ def _run_build(build: Path) -> Any:
     from rscale.compiler.emit import load_emitted
 
     module = load_emitted(build)
+    _preview(build)
     console.print(f"[bold]running[/] {build / 'pipeline.py'}")
     return module.run()
+
+
+def _preview(build: Path) -> None:
+    """One line of `rs plan` before the run starts; a preview that fails never stops the run."""
+    from rscale.cli.plan import one_line
+    from rscale.compiler.plan import Plan
+
+    try:
+        console.print(one_line(Plan.read(build / "plan.json")), markup=False, soft_wrap=True)
+    except Exception as exc:  # noqa: BLE001
+        err_console.print(f"[yellow]plan preview skipped[/]: {exc}", soft_wrap=True)
 
 
 def render_outcome(outcome: Any, build: Path) -> None:

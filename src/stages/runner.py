@@ -90,7 +90,11 @@ def run_compiled(
         if cause is not None:
             raise cause from None
         raise
-    return outcome(run, plan, fingerprint, time.perf_counter() - started)
+    result = outcome(run, plan, fingerprint, time.perf_counter() - started)
+    from rscale.planning.history import record_run
+
+    record_run(plan, fingerprint, run, result, deploy=deploy)  # what `rs plan` predicts the next run from
+    return result
 
 
 def _rscale_cause(exc: BaseException) -> RscaleError | None:
