@@ -32,6 +32,10 @@ def _range(low: float | None, high: float | None, currency: str = "USD") -> str:
     return f"{_money(low, currency)} to {_money(high, currency)}"
 
 
+def _hours(hours: float) -> str:
+    return f"{hours:.2f} h ({hours * 60:.1f} min)" if hours < 1 else f"{hours:.2f} h"
+
+
 def _value(value: Any) -> str:
     text = json.dumps(value) if not isinstance(value, str) else value
     return text if len(text) <= 60 else text[:57] + "..."
@@ -61,7 +65,7 @@ def plan_command(
     report = plan_runs(compiled.plans, prices=str(prices) if prices else None, against=against,  # type: ignore[arg-type]
                        requests_per_month=requests)
     if as_json:
-        console.print_json(report.model_dump_json())
+        typer.echo(report.model_dump_json(indent=2))  # plain text: never wrapped or coloured
         return
     render(report)
 
@@ -92,7 +96,7 @@ def render(report: Any) -> None:
         console.print(f"  {_counts(member.steps)}")
         if report.is_sweep:
             console.print(f"  training: {_range(member.training.low, member.training.high, currency)}"
-                          + (f", {member.training.hours:.2f} h" if member.training.hours is not None else ""))
+                          + (f", {_hours(member.training.hours)}" if member.training.hours is not None else ""))
 
     console.print("[bold]Spec diff[/]" + (f" (against the {report.compared_with})" if report.compared_with else ""))
     if not report.compared_with:
@@ -131,7 +135,7 @@ def render(report: Any) -> None:
         line = f"  training: {_range(training.low, training.high, currency)}"
         if training.instance:
             line += f" on {training.instance}"
-        line += f", {training.hours:.2f} h" if training.hours is not None else ", hours unknown"
+        line += f", {_hours(training.hours)}" if training.hours is not None else ", hours unknown"
         console.print(line)
     for assumption in training.assumptions:
         console.print(f"    {assumption}", soft_wrap=True)

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import re
+import runpy
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from rscale.compiler.compilation import compile_spec
 from rscale.compiler.emit import emit
@@ -42,7 +45,7 @@ def _expected_status(action: str) -> str:
     return {"reuse": "cached", "run": "completed"}[action]
 
 
-def test_predictions_match_real_runs(project: Path) -> None:
+def test_predictions_match_real_runs(project: Path, repo: Path) -> None:
     from rscale.data.seed import seed_demo
     from rscale.serving.endpoint import read_state
     from rscale.serving.local import LocalDeployer
@@ -91,5 +94,18 @@ def test_predictions_match_real_runs(project: Path) -> None:
         _, statuses = _run(plan, deploy=False)
         del predicted["deploy_model"]
         assert statuses == {name: _expected_status(action) for name, action in predicted.items()}
+
+        # the done-when check of issue 17, now that this use case has a measured speed: instance, hours, range, date
+        from rscale.cli import main as _commands  # noqa: F401
+        from rscale.cli.app import app
+
+        aws = runpy.run_path(str(repo / "tests" / "stacks" / "aws_env.py"))["AWS_ENV"]
+        result = CliRunner(env=aws).invoke(app, ["plan", "specs/recs.yaml", "--stack", "aws", "train.gpus=4",
+                                                 "serving.tier=autoscaling"])
+        out = " ".join(result.stdout.split())
+        assert result.exit_code == 0, result.output
+        assert re.search(r"training: \$[0-9.]+ on ml\.g5\.12xlarge, [0-9.]+ h", out), out
+        assert "measured on this machine (cpu x1), not on ml.g5.12xlarge (gpu x4)" in out
+        assert "serving: $83.95 to $167.90 a month" in out and "price table as of 2025-01-15" in out
     finally:
         LocalDeployer().undeploy("recs")
