@@ -118,6 +118,7 @@ def run_command(
     if compiled.is_sweep:
         from rscale.sweeps import run_sweep
 
+        _preview(compiled.plans)
         run_sweep(compiled, resume=resume, max_parallel=max_parallel, overrides=list(overrides or []))
         return
     build = emit(compiled.plans[0])
@@ -144,20 +145,20 @@ def _show_members(sweep: Any) -> None:
 
 def _run_build(build: Path) -> Any:
     from rscale.compiler.emit import load_emitted
+    from rscale.compiler.plan import Plan
 
     module = load_emitted(build)
-    _preview(build)
+    _preview([Plan.read(build / "plan.json")])
     console.print(f"[bold]running[/] {build / 'pipeline.py'}")
     return module.run()
 
 
-def _preview(build: Path) -> None:
+def _preview(plans: list[Any]) -> None:
     """One line of `rs plan` before the run starts; a preview that fails never stops the run."""
     from rscale.cli.plan import one_line
-    from rscale.compiler.plan import Plan
 
     try:
-        console.print(one_line(Plan.read(build / "plan.json")), markup=False, soft_wrap=True)
+        console.print(one_line(plans), markup=False, soft_wrap=True)
     except Exception as exc:  # noqa: BLE001
         err_console.print(f"[yellow]plan preview skipped[/]: {exc}", soft_wrap=True)
 

@@ -156,16 +156,20 @@ def _settings(settings: dict[str, Any]) -> str:
     return " ".join(f"{k}={v}" for k, v in settings.items() if v is not None)
 
 
-def one_line(plan: Any) -> str:
-    """`rs run`'s preview of its plan: steps reused and run, the endpoint change and the cost, on one line."""
+def one_line(plans: list[Any]) -> str:
+    """`rs run`'s preview of its plan (or sweep): steps reused and run, the endpoint change and the cost."""
     from rscale.planning import plan_runs
 
-    report = plan_runs([plan])
+    report = plan_runs(plans)
+    currency = report.prices.currency if report.prices else "USD"
+    if report.is_sweep:
+        steps = [s for m in report.members for s in m.steps]
+        return (f"plan: sweep of {len(report.members)} members, {_counts(steps)} steps in all | "
+                f"training {_range(report.total_training[0], report.total_training[1], currency)}")
     member = report.members[0]
     ran = [s for s in member.steps if s.action != "reuse"]
     first = next((s for s in ran if s.reasons and "enable_cache" not in s.reasons[0]), None)
     why = f" ({first.name}: {first.reasons[0]})" if first else ""
-    currency = report.prices.currency if report.prices else "USD"
     return (f"plan: {_counts(member.steps)}{why} | endpoint: {report.endpoint.change} | "
             f"training {_range(member.training.low, member.training.high, currency)}, "
             f"serving {_range(report.serving.low, report.serving.high, currency)}/month")

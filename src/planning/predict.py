@@ -139,6 +139,7 @@ def _why(name: str, key: StepKey, plan_dump: dict[str, Any], last: RunRecord | N
         else:
             path = call.param_path(param)
             changed = [c.key for c in key_changes(last.plan, plan_dump) if c.key != "hash"]
+            changed = [k for k in changed if not any(o.startswith(k + ".") for o in changed)]  # `swept` vs swept.x
             if path is not None:
                 prefix = ".".join(path)
                 changed = [k for k in changed if not prefix or k == prefix or k.startswith(prefix + ".")]
