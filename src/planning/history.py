@@ -24,6 +24,7 @@ class StepRecord(BaseModel):
     key: str
     status: str
     parts: dict[str, str] = Field(default_factory=dict)
+    zenml_cache_key: str | None = Field(None, description="ZenML's own key, to check the cache entry still exists.")
 
 
 class TrainingRecord(BaseModel):
@@ -68,8 +69,12 @@ def record_run(plan: Any, fingerprint: str, run: Any, outcome: Any, *, deploy: b
 
     keys = step_keys(plan, fingerprint, deploy=deploy)
     steps = {
-        name: StepRecord(key=key.key, status=str(getattr(run.steps[name].status, "value", run.steps[name].status)),
-                         parts=key.parts)
+        name: StepRecord(
+            key=key.key,
+            status=str(getattr(run.steps[name].status, "value", run.steps[name].status)),
+            parts=key.parts,
+            zenml_cache_key=getattr(run.steps[name], "cache_key", None),
+        )
         for name, key in keys.items()
         if name in run.steps
     }

@@ -82,11 +82,18 @@ def predict_steps(
 ) -> list[StepPlan]:
     """Predict every step. `pending`: keys that earlier members of the same sweep will have computed by then
     (key -> a label of who computes it)."""
+    from rscale.planning.zenml_store import cached_keys
+
     known: dict[str, str] = {}
+    zenml_keys: dict[str, set[str]] = {}
     for record in runs:
         for step in record.steps.values():
             if step.status in ("completed", "cached"):
                 known[step.key] = record.run_name
+                if step.zenml_cache_key:
+                    zenml_keys.setdefault(step.key, set()).add(step.zenml_cache_key)
+    wanted = {z for k in keys.values() if k.key in zenml_keys for z in zenml_keys[k.key]}
+    in_store = cached_keys(wanted) if wanted else None  # None: not checked (another store, or nothing to check)
     last = runs[-1] if runs else None
     running: set[str] = set()
     plans: list[StepPlan] = []
@@ -104,6 +111,11 @@ def predict_steps(
             continue
         if pending and key.key in pending:
             plans.append(StepPlan(name=name, action="reuse", key=key.key, reasons=[f"computed by {pending[key.key]}"]))
+            continue
+        if key.key in known and in_store is not None and key.key in zenml_keys and not zenml_keys[key.key] & in_store:
+            plans.append(StepPlan(name=name, action="run", key=key.key, reasons=[
+                f"its cached run ({known[key.key]}) is no longer in ZenML's store (deleted or expired)"]))
+            running.add(name)
             continue
         if key.key in known:
             where = "the last run" if last and known[key.key] == last.run_name else f"run {known[key.key]}"

@@ -91,9 +91,20 @@ def test_predictions_match_real_runs(project: Path, repo: Path) -> None:
         assert set(predicted.values()) == {"run"}
         check = next(s for s in report.members[0].steps if s.name == "check_data")
         assert check.reasons == ["data fingerprint changed (the data behind the query changed)"]
-        _, statuses = _run(plan, deploy=False)
+        outcome, statuses = _run(plan, deploy=False)
         del predicted["deploy_model"]
         assert statuses == {name: _expected_status(action) for name, action in predicted.items()}
+
+        # a run deleted from ZenML's store takes its cache entries with it: the plan reads the store and says so
+        from zenml.client import Client
+
+        _, report = _plan([*TINY, "train.lr=0.02"])
+        assert {s.action for s in report.members[0].steps if s.name != "deploy_model"} == {"reuse"}
+        Client().delete_pipeline_run(outcome.run_id)
+        _, report = _plan([*TINY, "train.lr=0.02"])
+        gone = {s.name: s for s in report.members[0].steps}
+        assert gone["check_data"].action == "run"
+        assert "is no longer in ZenML's store" in gone["check_data"].reasons[0]
 
         # the done-when check of issue 17, now that this use case has a measured speed: instance, hours, range, date
         from rscale.cli import main as _commands  # noqa: F401
