@@ -193,3 +193,20 @@ def test_run_records_are_read_back_and_torn_lines_skipped(project: Path) -> None
     from rscale.planning.history import load_runs
 
     assert [r.run_name for r in load_runs(plan.name)] == ["r1"]
+
+
+def test_a_team_price_table_overrides_the_stacks_and_a_bad_one_says_where(seeded: Path) -> None:
+    Path("ours.yaml").write_text(
+        "as_of: 2026-11-30\nsource: our negotiated rates\nregion: eu-west-1\n"
+        "hosting_per_hour: {ml.m5.large: 0.1}\n"
+    )
+    args = ["plan", "specs/recs.yaml", "--stack", "aws", "serving.tier=autoscaling", "--prices", "ours.yaml"]
+    result = _cli(*args)
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.stdout.split())
+    assert "price table as of 2026-11-30, eu-west-1" in out and "serving: $73.00 to $146.00 a month" in out
+    assert "no training price for ml.m5.xlarge in the price table" in out
+    Path("ours.yaml").write_text("as_of: 2026-11-30\nsource: ours\nhosting_per_hour: {ml.m5.large: cheap}\n")
+    bad = _cli(*args)
+    assert bad.exit_code == 2
+    assert "ours.yaml:3" in bad.output and "hosting_per_hour" in bad.output
