@@ -138,6 +138,7 @@ def run_command(
     if compiled.is_sweep:
         from rscale.sweeps import run_sweep
 
+        _preview(compiled.plans)
         run_sweep(compiled, resume=resume, max_parallel=max_parallel, overrides=list(overrides or []))
         return
     build = emit(compiled.plans[0])
@@ -197,11 +198,23 @@ def _show_members(sweep: Any) -> None:
 def _run_build(build: Path, resume: bool = False) -> Any:
     """What the emitted pipeline.py's run() does, with `--resume-training` passed through."""
     from rscale.compiler.emit import load_emitted
+    from rscale.compiler.plan import Plan
     from rscale.stages.runner import run_compiled
 
     module = load_emitted(build)
+    _preview([Plan.read(build / "plan.json")])
     console.print(f"[bold]running[/] {build / 'pipeline.py'}")
     return run_compiled(module.PLAN_FILE, module.PIPELINE_OPTIONS, resume=resume)
+
+
+def _preview(plans: list[Any]) -> None:
+    """One line of `rs plan` before the run starts; a preview that fails never stops the run."""
+    from rscale.cli.plan import one_line
+
+    try:
+        console.print(one_line(plans), markup=False, soft_wrap=True)
+    except Exception as exc:  # noqa: BLE001
+        err_console.print(f"[yellow]plan preview skipped[/]: {exc}", soft_wrap=True)
 
 
 def render_outcome(outcome: Any, build: Path) -> None:

@@ -93,7 +93,15 @@ def run_compiled(
             raise cause from None
         raise
     report_cached(run)
-    return outcome(run, plan, fingerprint, time.perf_counter() - started)
+    result = outcome(run, plan, fingerprint, time.perf_counter() - started)
+    from rscale.planning.history import record_run
+    from rscale.stages.progress import note
+
+    try:
+        record_run(plan, fingerprint, run, result, deploy=deploy, resume=resume)  # what `rs plan` predicts the next run from
+    except OSError as exc:  # the run itself succeeded; only the next plan's prediction loses this run
+        note("plan", f"run not recorded for `rs plan`: {exc}", ok=False)
+    return result
 
 
 STEP_LABELS = {

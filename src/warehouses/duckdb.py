@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
 
 from rscale.errors import RscaleError
 from rscale.paths import project_root
 from rscale.warehouses import TableInfo
 
 if TYPE_CHECKING:
+    import pyarrow as pa  # imported where a table is built: `rs plan` fingerprints without it
+
     from rscale.compiler.stack import DuckDBWarehouse as DuckDBConfig
 
 MEMORY = ":memory:"
@@ -85,6 +86,8 @@ class DuckDBWarehouse:
     def query_arrow(self, sql: str) -> pa.Table:
         relation = self._con.sql(sql)
         if relation is None:
+            import pyarrow as pa
+
             return pa.table({})
         return relation.to_arrow_table()
 
