@@ -184,7 +184,7 @@ def split_has_a_column(spec: Spec) -> Iterator[Problem]:
 @register_check
 def early_stopping_monitors_a_logged_metric(spec: Spec) -> Iterator[Problem]:
     stop = spec.train.early_stopping
-    if stop is None:
+    if stop is None or stop.monitor is None:
         return
     logged = {"val_loss"} | {f"val_{m.replace('@', '_at_')}" for m in spec.evaluate.metrics}
     if stop.monitor not in logged:

@@ -57,9 +57,14 @@ def train_model(
         logger = run.lightning_logger()
         with report("train", f"{plan.model.type} on {plan.hardware.accelerator} x{plan.hardware.devices}") as status:
             result = fit(plan, train, validation, workdir, loggers=[logger] if logger else [], progress=True)
+            settings = result.settings
             status.done(
-                f"{result.epochs_run} epochs, best epoch {result.best_epoch}, {result.samples_per_second:,.0f} samples/s"
+                f"{result.epochs_run} epochs of at most {settings.get('max_epochs')} at batch "
+                f"{settings.get('batch_size')}, best epoch {result.best_epoch} by {settings.get('monitor')}, "
+                f"{result.samples_per_second:,.0f} samples/s"
             )
+        for warning in result.warnings:
+            note("train", warning, ok=False)
     finally:
         run.close()
     summary = TrainingSummary(
