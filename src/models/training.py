@@ -348,12 +348,12 @@ def training_settings(plan: Any, rows: int) -> Any:
     return plan.train.settings(rows, metric)
 
 
-def training_warnings(settings: Any, history: list[dict[str, float]], best_epoch: int | None) -> list[str]:
+def training_warnings(settings: Any, history: list[dict[str, float]], best_epoch: float | None) -> list[str]:
     """What the user should change: a best epoch that is the last one means training stopped too soon."""
     if not history or best_epoch is None or len(history) < settings.max_epochs:
         return []
     last = int(history[-1]["epoch"])
-    if best_epoch != last:
+    if int(best_epoch) != last:
         return []
     more = settings.max_epochs * 2
     return [
