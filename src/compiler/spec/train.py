@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from rscale.compiler.spec.base import Block
 
 TARGET_STEPS = 4000  # optimiser steps a run aims at when max_epochs is derived
-MIN_EPOCHS, MAX_EPOCHS = 10, 200
+MIN_EPOCHS, MAX_EPOCHS = 10, 500
 MIN_BATCH, MAX_BATCH = 32, 512
 
 
