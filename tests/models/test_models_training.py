@@ -133,7 +133,7 @@ def test_settings_left_out_are_derived_from_the_row_count():
     from rscale.compiler.spec.train import EarlyStopping, TrainSpec
 
     small, large = TrainSpec().settings(455, "auc"), TrainSpec().settings(200_000, "hit_rate@10")
-    assert (small.batch_size, small.max_epochs, small.patience) == (32, 308, 20)  # 13 steps an epoch: many epochs
+    assert (small.batch_size, small.max_epochs, small.patience) == (32, 267, 20)  # 15 steps an epoch: many epochs
     assert (large.batch_size, large.max_epochs, large.patience) == (512, 11, 3)
     assert (small.monitor, small.mode) == ("val_auc", "max") and large.monitor == "val_hit_rate_at_10"
     assert TrainSpec().settings(1000, "rmse").mode == "min" and TrainSpec().settings(1000, None).monitor == "val_loss"
