@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 
 from rscale.compiler.spec.evaluate import BASELINES, BaselineConfig, baseline_config
@@ -182,7 +183,8 @@ class SessionKNN(Popularity):
         # most recent sessions first: by the data's time column where the table has it, else the later row
         time_column = getattr(getattr(self.plan, "data", None), "time_column", None)
         if time_column and time_column in table.column_names:
-            recency = np.argsort(-table[time_column].to_numpy(zero_copy_only=False).astype(np.float64), kind="stable")
+            order = pc.sort_indices(table, sort_keys=[(time_column, "descending")], null_placement="at_end")
+            recency = order.to_numpy(zero_copy_only=False)
         else:
             recency = np.arange(len(full))[::-1]
         full = full[recency]
