@@ -129,20 +129,24 @@ class ItemToItem(Popularity):
         n_items, k = self.n_items, self.k
         full, _ = self.whole_sessions(batch)
         # directed transitions a -> b over consecutive positions, a -> a included (a repeat is a real next item)
-        a, b = full[:, :-1].ravel(), full[:, 1:].ravel()
-        keep = (a >= RESERVED) & (b >= RESERVED)
-        transition_codes = a[keep] * n_items + b[keep]
-        # symmetric co-occurrence anywhere in the same session: the fallback that ranks the remaining slots
-        pairs = []
+        # and, the fallback that ranks the remaining slots, symmetric co-occurrence anywhere in the same
+        # session; counted distance by distance, so memory holds one distance's pairs and the distinct pairs
+        codes = np.zeros(0, np.int64)
+        transitions = cooccurrences = np.zeros(0)
         for distance in range(1, full.shape[1]):
             a, b = full[:, :-distance].ravel(), full[:, distance:].ravel()
             keep = (a >= RESERVED) & (b >= RESERVED)
-            pairs += [a[keep] * n_items + b[keep], b[keep] * n_items + a[keep]]
-        cooccurrence_codes = np.concatenate(pairs) if pairs else np.zeros(0, np.int64)
-        codes, inverse = np.unique(np.concatenate([transition_codes, cooccurrence_codes]), return_inverse=True)
-        is_transition = np.concatenate([np.ones(len(transition_codes)), np.zeros(len(cooccurrence_codes))])
-        transitions = np.bincount(inverse, weights=is_transition, minlength=len(codes))
-        cooccurrences = np.bincount(inverse, weights=1.0 - is_transition, minlength=len(codes))
+            a, b = a[keep], b[keep]
+            found, counts = np.unique(np.concatenate([a * n_items + b, b * n_items + a]), return_counts=True)
+            step = np.zeros(len(found))
+            if distance == 1:
+                directed, directed_counts = np.unique(a * n_items + b, return_counts=True)
+                step[np.searchsorted(found, directed)] = directed_counts
+            codes, inverse = np.unique(np.concatenate([codes, found]), return_inverse=True)
+            transitions = np.bincount(inverse, weights=np.concatenate([transitions, step]), minlength=len(codes))
+            cooccurrences = np.bincount(
+                inverse, weights=np.concatenate([cooccurrences, counts.astype(np.float64)]), minlength=len(codes)
+            )
         source, candidate = codes // n_items, codes % n_items
         # strongest first within each source item: transitions, then co-occurrence, then popularity, then index
         order = np.lexsort((candidate, -self.counts[candidate], -cooccurrences, -transitions, source))
