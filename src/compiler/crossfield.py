@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 from rscale.compiler.errors import Problem, did_you_mean
 from rscale.compiler.spec import Spec
-from rscale.compiler.spec.evaluate import BASELINE_TASK, EvaluateSpec, metric_task
+from rscale.compiler.spec.evaluate import BASELINES, EvaluateSpec, baseline_tasks, metric_task
 from rscale.compiler.spec.features import Feature
 
 CheckFn = Callable[[Spec], Iterator[Problem]]
@@ -147,14 +147,20 @@ def _metrics_for(task: str) -> str:
 
 @register_check
 def baseline_fits_task(spec: Spec) -> Iterator[Problem]:
+    """Each named baseline declares the tasks it fits where it registers (`evaluate.BASELINES`)."""
     baseline = evaluate_of(spec).baseline
+    if baseline is None:
+        return
     task = task_of(spec)
-    if baseline != "none" and BASELINE_TASK[baseline] != task:
-        fits = [name for name, t in BASELINE_TASK.items() if t == task]
+    listed = isinstance(baseline, list)
+    for index, name in enumerate(baseline if isinstance(baseline, list) else [baseline]):
+        if name == "none" or task in baseline_tasks(name):
+            continue
+        fits = [other for other in BASELINES.names() if task in baseline_tasks(other)]
         yield Problem(
-            f"baseline `{baseline}` is for {BASELINE_TASK[baseline]} tasks, but this spec is a {task} task",
-            path=("evaluate", "baseline"),
-            fix=f"use one of: {', '.join(fits)}, or none",
+            f"baseline `{name}` is for {' and '.join(baseline_tasks(name))} tasks, but this spec is a {task} task",
+            path=("evaluate", "baseline", index) if listed else ("evaluate", "baseline"),
+            fix=f"use one or a list of: {', '.join(fits)}; leave evaluate.baseline out for all of them, or none",
         )
 
 
@@ -170,11 +176,11 @@ def gate_metric_is_evaluated(spec: Spec) -> Iterator[Problem]:
             path=("evaluate", "gate", "metric"),
             fix=(hint + " " if hint else "") + f"use one of: {', '.join(evaluate_of(spec).metrics)}",
         )
-    if evaluate_of(spec).baseline == "none":
+    if evaluate_of(spec).baseline_is_none:
         yield Problem(
             "a gate needs a baseline to compare against",
             path=("evaluate", "baseline"),
-            fix="set evaluate.baseline (e.g. popularity, majority, mean), or remove evaluate.gate",
+            fix="leave evaluate.baseline out (the task's default baselines) or name one, or remove evaluate.gate",
         )
 
 
@@ -225,7 +231,7 @@ def exclude_goes_with_all(spec: Spec) -> Iterator[Problem]:
 @register_check
 def early_stopping_monitors_a_logged_metric(spec: Spec) -> Iterator[Problem]:
     stop = spec.train.early_stopping
-    if stop is None:
+    if stop is None or stop.monitor is None:
         return
     logged = {"val_loss"} | {f"val_{m.replace('@', '_at_')}" for m in evaluate_of(spec).metrics}
     if stop.monitor not in logged:

@@ -1,8 +1,9 @@
 """Defaults that follow from the spec itself, filled in once the features (and so the task) are known.
 
 - `split` without `by`: `time` when there is a time column (`split.column` or `data.time_column`), else `random`.
-- no `evaluate`: the task's metrics, its strongest fair baseline, and a gate on the first metric that the
-  model must not be worse than the baseline (min_lift 0).
+- no `evaluate`: the task's metrics, the task's fair baselines (`evaluate.baseline` left out: every
+  baseline registered as a default for the task, and the gate compares with the strongest), and a gate on
+  the first metric that the model must not be worse than that baseline (min_lift 0).
 
 `rs compile --explain` shows what each left-out section became (`explain_defaults`).
 """
@@ -14,19 +15,11 @@ from typing import Any
 from rscale.compiler.spec import Spec
 from rscale.compiler.spec.evaluate import EvaluateSpec, Gate
 
-# The task's metrics (the first one is gated), and the strongest fair baseline per task and model family:
-# a model that reads tabular inputs must beat a linear model on the same inputs, any other a constant one.
+# The task's metrics (the first one is gated); the baselines are the task's defaults in evaluate.BASELINES.
 DEFAULT_METRICS = {
     "classification": ["auc", "accuracy"],
     "regression": ["rmse", "mae", "r2"],
     "ranking": ["hit_rate@{k}", "mrr@{k}"],
-}
-DEFAULT_BASELINES = {
-    ("classification", "tabular"): "logistic",
-    ("classification", None): "majority",
-    ("regression", "tabular"): "linear",
-    ("regression", None): "mean",
-    ("ranking", None): "item_to_item",
 }
 SECTIONS = ("checks", "split", "train", "evaluate", "tracker", "serving")
 
@@ -35,8 +28,7 @@ def default_evaluate(spec: Spec, task: str) -> EvaluateSpec:
     """The evaluate section a spec gets when it leaves it out."""
     k = min(10, int(getattr(spec.model, "top_k", 10)))
     metrics = [m.format(k=k) for m in DEFAULT_METRICS[task]]
-    baseline = DEFAULT_BASELINES.get((task, spec.model.type)) or DEFAULT_BASELINES[(task, None)]
-    return EvaluateSpec(metrics=metrics, baseline=baseline, gate=Gate(metric=metrics[0], min_lift=0.0))  # type: ignore[arg-type]
+    return EvaluateSpec(metrics=metrics, gate=Gate(metric=metrics[0], min_lift=0.0))  # type: ignore[arg-type]
 
 
 def split_by(spec: Spec) -> str:
@@ -73,10 +65,12 @@ def explain_defaults(plan: Any, written: dict[str, Any]) -> list[tuple[str, Any,
             out.append((section, [], "no data checks (add row_count, not_null, ... to stop bad data before training)"))
             continue
         dumped = value.model_dump(mode="json", exclude_none=True)
+        if section == "evaluate":  # the baselines a left-out `baseline` stands for, as the gate will use them
+            dumped = {"metrics": dumped["metrics"], "baseline": value.baseline_names(plan.task), "gate": dumped.get("gate")}
         why = {
             "split": "by time: the data has a time column" if plan.split.by == "time" else "at random: there is no time column",
             "train": "the training defaults",
-            "evaluate": f"the {plan.task} task's metrics and baseline, gated on the first metric",
+            "evaluate": f"the {plan.task} task's metrics and fair baselines, gated on the first metric against the strongest",
             "tracker": "MLflow on the stack's tracking URI",
             "serving": "a local endpoint",
         }[section]

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rscale.compiler.contract import INTEGER, STRING, TEMPORAL, family
-from rscale.compiler.defaults import DEFAULT_BASELINES, DEFAULT_METRICS
+from rscale.compiler.defaults import DEFAULT_METRICS
 from rscale.compiler.inference import infer_target, infer_type, is_identifier
+from rscale.compiler.spec.evaluate import default_baselines
 from rscale.warehouses.profile import LOW_CARDINALITY, ColumnProfile
 
 ID_NAME = re.compile(r"(^|_)(id|key|uuid)$", re.IGNORECASE)
@@ -49,7 +50,7 @@ def scaffold_spec(
     kind, _ = infer_target(target_profile, "tabular")
     task = "regression" if kind == "numeric" else "classification"
     metrics = [m.format(k=10) for m in DEFAULT_METRICS[task]]
-    baseline = DEFAULT_BASELINES[(task, "tabular")]
+    baseline = "[" + ", ".join(default_baselines(task)) + "]"
     inputs: Counter[str] = Counter()
     for profile in profiles:
         if profile.name in (target_name, time_column, id_column):
@@ -92,7 +93,7 @@ def scaffold_spec(
         "model: {type: tabular}  # an MLP over numeric, categorical and binary columns",
         "evaluate:",
         f"  metrics: [{', '.join(metrics)}]",
-        f"  baseline: {baseline}     # the strongest fair baseline: the model must beat it to ship",
+        f"  baseline: {baseline}     # fair baselines: the model must beat the strongest to ship",
         f"  gate: {{metric: {metrics[0]}, min_lift: 0.0}}",
     ]
     return Scaffold("\n".join(lines) + "\n", task, time_column, id_column, inputs)

@@ -105,9 +105,14 @@ def train_model(
         logger = run.lightning_logger()
         with report("train", f"{plan.model.type} on {plan.hardware.accelerator} x{plan.hardware.devices}") as status:
             result = fit(plan, train, validation, workdir, loggers=[logger] if logger else [], progress=True)
+            settings = result.settings
             status.done(
-                f"{result.epochs_run} epochs, best epoch {result.best_epoch}, {result.samples_per_second:,.0f} samples/s"
+                f"{result.epochs_run} epochs of at most {settings.get('max_epochs')} at batch "
+                f"{settings.get('batch_size')}, best epoch {result.best_epoch} by {settings.get('monitor')}, "
+                f"{result.samples_per_second:,.0f} samples/s"
             )
+        for warning in result.warnings:
+            note("train", warning, ok=False)
         finish_training(workdir, fingerprint)
     finally:
         run.close()
@@ -128,24 +133,38 @@ def train_model(
 def evaluate_model(
     model_package: PackageDir, training: TrainingSummary, train: pa.Table, test: pa.Table, plan: Plan
 ) -> Annotated[dict, "evaluation"]:
-    """Score the model and the baseline on the held-out split; the gate decides whether it ships."""
+    """Score the model and the baselines on the held-out split; the gate compares with the strongest and
+    decides whether it ships, with a bootstrap interval of the lift and warnings through `note`."""
     from rscale.models.evaluation import evaluate
     from rscale.trackers import open_run
 
-    with report("evaluate", f"{', '.join(plan.evaluate.metrics)} vs {plan.evaluate.baseline}") as status:
+    baselines = ", ".join(plan.evaluate.baseline_names(plan.task)) or "no baseline"
+    with report("evaluate", f"{', '.join(plan.evaluate.metrics)} vs {baselines}") as status:
         evaluation = evaluate(model_package.path, plan, train, test)
         gate = evaluation.gate
         status.done(
             " ".join(f"{k}={v:.4f}" for k, v in evaluation.metrics.items())
-            + (f" | baseline {gate.metric}={gate.baseline_value:.4f}" if gate.baseline_value is not None else "")
+            + "".join(
+                f" | {name} {gate.metric}={values[gate.metric]:.4f}"
+                for name, values in evaluation.baselines.items()
+                if gate.metric in values
+            )
         )
+    for warning in evaluation.warnings:
+        note("evaluate", warning, ok=False)
     note("gate", gate.reason, ok=gate.passed)
     run = open_run(plan, run_name=f"{plan.name}-{plan.hash}", run_id=training.tracker_run_id)
     try:
         run.log_metrics(_metric_names("test", evaluation.metrics))
         run.log_metrics(_metric_names("baseline", evaluation.baseline_metrics))
+        for name, values in evaluation.baselines.items():
+            run.log_metrics(_metric_names(f"baseline_{name}", values))
         run.log_metrics({"gate_passed": float(gate.passed)})
-        run.set_tags({"rscale.gate": "passed" if gate.passed else "failed"})
+        if gate.lift is not None:
+            run.log_metrics({"gate_lift": gate.lift})
+        if gate.interval is not None:
+            run.log_metrics({"gate_lift_low": gate.interval.low, "gate_lift_high": gate.interval.high})
+        run.set_tags({"rscale.gate": "passed" if gate.passed else "failed", "rscale.baseline": evaluation.baseline})
         run.log_dict("evaluation.json", evaluation.model_dump(mode="json"))
     finally:
         run.close()

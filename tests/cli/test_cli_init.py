@@ -47,7 +47,7 @@ def test_init_writes_a_short_commented_spec_that_validates_as_written(warehouse:
     assert "{type: row_count, min: 227}" in text
     assert "{type: not_null, columns: [target]}" in text
     assert "{type: accepted_values, column: target, values: [0, 1]}" in text
-    assert "split: {by: random}" in text and "baseline: logistic" in text and "gate: {metric: auc" in text
+    assert "split: {by: random}" in text and "baseline: [gbdt, logistic, majority]" in text and "gate: {metric: auc" in text
     assert len(text.splitlines()) <= 25
     plan = compile_spec("specs/cancer.yaml").plans[0]  # as written, with the data contract
     assert len(plan.features.inputs) == 30 and plan.features.target.type == "binary"

@@ -94,7 +94,8 @@ def test_a_new_numeric_table_needs_a_spec_of_at_most_twelve_lines(warehouse: Pat
     # defaults that fit: no time column -> random split; evaluate from the task (stumble 3)
     assert plan.split.by == "random"
     assert plan.evaluate.metrics == ["auc", "accuracy"]
-    assert plan.evaluate.baseline == "logistic"
+    assert plan.evaluate.baseline is None  # left out: the task's fair baselines, the gate against the strongest
+    assert plan.evaluate.baseline_names(plan.task) == ["gbdt", "logistic", "majority"]
     assert plan.evaluate.gate is not None and plan.evaluate.gate.metric == "auc"
     assert plan.checks == () and plan.serving.tier == "local" and plan.tracker.kind == "mlflow"
 
@@ -201,7 +202,7 @@ def test_typed_features_and_defaults_compile_offline(project: Path) -> None:
     )
     plan = _compile(text, offline=True).plans[0]
     assert plan.task == "regression" and plan.evaluate.metrics == ["rmse", "mae", "r2"]
-    assert plan.evaluate.baseline == "linear" and plan.split.by == "random"
+    assert plan.evaluate.baseline_names(plan.task) == ["gbdt", "linear", "mean"] and plan.split.by == "random"
 
 
 def test_a_time_split_without_a_time_column_points_at_by(project: Path) -> None:
@@ -241,5 +242,5 @@ def test_explain_prints_each_inferred_feature_and_every_default(warehouse: Path,
     assert re.search(r"target\s+│ INTEGER\s+│ target\s+│ binary", out)
     for section in ("checks", "split", "train", "evaluate", "tracker", "serving"):
         assert re.search(rf"│ {section}\s+│", out), section
-    assert '{"metrics": ["auc", "accuracy"], "baseline": "logistic", "gate": {"metric": "auc", "min_lift": 0.0}}' in out
+    assert '{"metrics": ["auc", "accuracy"], "baseline": ["gbdt", "logistic", "majority"], "gate": {"metric": "auc", "min_lift": 0.0, "resamples": 1000}}' in out
     assert "splitting at random, because the data has no time column" in out
