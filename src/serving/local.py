@@ -52,6 +52,8 @@ class LocalDeployer:
             host=getattr(tier, "host", "127.0.0.1"),
             port=getattr(tier, "port", 0),
             log_predictions=getattr(tier, "log_predictions", True),
+            log_file_max_mb=getattr(tier, "log_file_max_mb", None),
+            log_file_max_minutes=getattr(tier, "log_file_max_minutes", None),
             plan_hash=plan.hash,
             stack=plan.stack,
         )
@@ -64,6 +66,8 @@ class LocalDeployer:
         host: str = "127.0.0.1",
         port: int = 0,
         log_predictions: bool = True,
+        log_file_max_mb: float | None = None,
+        log_file_max_minutes: float | None = None,
         plan_hash: str | None = None,
         stack: StackSpec | None = None,
     ) -> Endpoint:
@@ -105,6 +109,10 @@ class LocalDeployer:
         ]  # fmt: skip
         if log_predictions:
             command += ["--log-dir", str(predictions_dir(name))]
+            if log_file_max_mb:
+                command += ["--log-max-file-mb", str(log_file_max_mb)]
+            if log_file_max_minutes:
+                command += ["--log-max-file-minutes", str(log_file_max_minutes)]
         with log_path.open("ab") as log:
             log.write(f"--- {_now()} starting {name}: {package_dir} (version {version})\n".encode())
             log.flush()

@@ -14,6 +14,12 @@ SERVING: Registry = Registry("serving tier", key="tier")
 
 class _Tier(Block):
     log_predictions: bool = Field(True, description="Log every prediction for feedback joins.")
+    log_file_max_mb: float = Field(
+        64.0, gt=0, description="Start a new prediction log file (JSON lines) once the current one reaches this size."
+    )
+    log_file_max_minutes: float = Field(
+        60.0, gt=0, description="Start a new prediction log file once the current one's first line is this old."
+    )
 
 
 @SERVING.register("local", impl="rscale.serving.local:LocalDeployer")
