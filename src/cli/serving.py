@@ -30,6 +30,19 @@ def _deployer_of(name: str) -> Any:
     return deployer
 
 
+def _deployer_on(name: str, stack_name: str) -> Any:
+    """The deployer of endpoint `name` on stack `stack_name`: the recorded tier, else the stack's first
+    SageMaker tier (an endpoint deployed from another machine), else local."""
+    from rscale.compiler.stack import load_stack
+    from rscale.serving.endpoint import deployer_for_tier, read_state
+
+    stack = load_stack(stack_name)
+    recorded = (read_state(name) or {}).get("tier")
+    tiers = [str(getattr(t, "value", t)) for t in stack.serving.tiers]
+    tier = recorded or next((t for t in tiers if t != "local"), "local")
+    return deployer_for_tier(str(tier), stack)
+
+
 def _print_endpoint(endpoint: Any, verb: str) -> None:
     console.print(
         f"[green]{verb}[/] {endpoint.name} ({endpoint.tier}) at {endpoint.url}, "
@@ -89,16 +102,23 @@ def stop_command(name: str = typer.Argument(..., help="The endpoint to stop.")) 
 
 @app.command("undeploy")
 @friendly_errors
-def undeploy_command(name: str = typer.Argument(..., help="The endpoint to remove.")) -> None:
+def undeploy_command(
+    name: str = typer.Argument(..., help="The endpoint to remove."),
+    stack: str | None = typer.Option(
+        None, "--stack", "-s",
+        help="Stack the endpoint runs on (stacks/NAME.yaml); needed when this machine has no record of it.",
+    ),
+) -> None:
     """Remove an endpoint on whatever tier it runs (a SageMaker endpoint is deleted)."""
-    _undeploy(name)
+    _undeploy(name, stack)
 
 
-def _undeploy(name: str) -> None:
+def _undeploy(name: str, stack: str | None = None) -> None:
     from rscale.serving.endpoint import read_state
 
     tier = (read_state(name) or {}).get("tier", "?")
-    if _deployer_of(name).undeploy(name):
+    deployer = _deployer_of(name) if stack is None else _deployer_on(name, stack)
+    if deployer.undeploy(name):
         console.print(f"[green]stopped[/] {name} ({tier})")
     else:
         console.print(f"{name} was not running")

@@ -88,7 +88,16 @@ def load_text(text: str, file: str = "<spec>") -> Document:
             {file: text},
         ) from None
     if raw is None:
-        raw = {}
+        raise SpecError(
+            [
+                Problem(
+                    "the spec is empty",
+                    location=Location(file, 1, 1),
+                    fix="start the spec with `spec_version: 1` and `name: ...` at the top level",
+                )
+            ],
+            {file: text},
+        )
     if not isinstance(raw, dict):
         raise SpecError(
             [
