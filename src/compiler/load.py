@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rscale.compiler.errors import Location, Problem, SpecError
+from rscale.compiler.spec.secrets import mask_secret_lines
 
 Path_ = tuple[str | int, ...]
 MASK = "********"
@@ -79,13 +80,13 @@ def load_text(text: str, file: str = "<spec>") -> Document:
                     fix="check indentation, colons, brackets and quotes on this line and the one above",
                 )
             ],
-            {file: text},
+            {file: mask_secret_lines(text)},  # the snippet must not show a credential the tree check never saw
         ) from None
     except (YAMLError, ValueError, RecursionError) as exc:  # reader errors (bad characters), deep nesting
         raise SpecError(
             [Problem(f"cannot read YAML: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
                      location=Location(file, 1, 1), fix="save the spec as plain UTF-8 YAML")],
-            {file: text},
+            {file: mask_secret_lines(text)},
         ) from None
     if raw is None:
         raise SpecError(
