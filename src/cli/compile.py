@@ -93,6 +93,7 @@ def run_command(
 ) -> None:
     """Run a use case end to end: check, load, split, train, evaluate, register and deploy."""
     from rscale.compiler.emit import emit, last_compiled, remember_last
+    from rscale.run_lock import use_case_lock
 
     if resume:  # a sweep's own record has its spec, stack and overrides: `rs run --resume ID` is enough
         from rscale.sweeps import find_sweep
@@ -112,17 +113,21 @@ def run_command(
             from rscale.errors import ConfigurationError
 
             raise ConfigurationError("nothing compiled yet", fix="rs compile specs/recs.yaml, or rs run specs/recs.yaml")
-        render_outcome(_run_build(build), build)
+        with use_case_lock(build.name):
+            outcome = _run_build(build)
+        render_outcome(outcome, build)
         return
     compiled = _compile(spec, overrides, stack, multirun, offline)
-    if compiled.is_sweep:
-        from rscale.sweeps import run_sweep
+    with use_case_lock(compiled.plans[0].name):  # one run of a use case at a time; a second one refuses
+        if compiled.is_sweep:
+            from rscale.sweeps import run_sweep
 
-        run_sweep(compiled, resume=resume, max_parallel=max_parallel, overrides=list(overrides or []))
-        return
-    build = emit(compiled.plans[0])
-    remember_last(build)
-    render_outcome(_run_build(build), build)
+            run_sweep(compiled, resume=resume, max_parallel=max_parallel, overrides=list(overrides or []))
+            return
+        build = emit(compiled.plans[0])
+        remember_last(build)
+        outcome = _run_build(build)
+    render_outcome(outcome, build)
 
 
 def _show_members(sweep: Any) -> None:
