@@ -80,6 +80,7 @@ def serve_command(
     foreground: bool = typer.Option(False, "--foreground", help="Run in this terminal (Ctrl-C stops) instead of detached."),
     no_log: bool = typer.Option(False, "--no-log", help="Do not log predictions to .rs/predictions/<name>/."),
     force: bool = typer.Option(False, "--force", help="Serve the newest package even if it did not pass its gate."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="Server processes sharing the port."),
 ) -> None:
     """Start a local endpoint (the SageMaker container contract: GET /ping, POST /invocations).
 
@@ -107,12 +108,12 @@ def serve_command(
         from rscale.serving.server import serve
 
         console.print(f"serving {name} version {manifest.get('version')} on http://{host}:{port or 8080} (Ctrl-C stops)")
-        serve(package, host=host, port=port or 8080, log_dir=None if no_log else predictions_dir(name))
+        serve(package, host=host, port=port or 8080, log_dir=None if no_log else predictions_dir(name), workers=workers)
         return
     from rscale.serving.endpoint import record_gate
     from rscale.serving.local import LocalDeployer
 
-    endpoint = LocalDeployer().serve(name, package, host=host, port=port, log_predictions=not no_log)
+    endpoint = LocalDeployer().serve(name, package, host=host, port=port, log_predictions=not no_log, workers=workers)
     record_gate(name, chosen.gate)
     _print_endpoint(endpoint, "serving")
     _print_gate(chosen.gate)

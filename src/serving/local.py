@@ -52,6 +52,7 @@ class LocalDeployer:
             host=getattr(tier, "host", "127.0.0.1"),
             port=getattr(tier, "port", 0),
             log_predictions=getattr(tier, "log_predictions", True),
+            workers=getattr(tier, "workers", 1),
             log_file_max_mb=getattr(tier, "log_file_max_mb", None),
             log_file_max_minutes=getattr(tier, "log_file_max_minutes", None),
             plan_hash=plan.hash,
@@ -66,6 +67,7 @@ class LocalDeployer:
         host: str = "127.0.0.1",
         port: int = 0,
         log_predictions: bool = True,
+        workers: int = 1,
         log_file_max_mb: float | None = None,
         log_file_max_minutes: float | None = None,
         plan_hash: str | None = None,
@@ -92,6 +94,7 @@ class LocalDeployer:
             and old.get("model_version") == version
             and old.get("package_dir") == str(package_dir)
             and (not port or old.get("port") == port)
+            and int(old.get("workers") or 1) == workers
             and _ping(str(old["url"]))
         ):
             return self._endpoint(old, healthy=True)
@@ -106,6 +109,7 @@ class LocalDeployer:
             "--host", host,
             "--port", str(port),
             "--ready-file", str(ready_file),
+            "--workers", str(workers),
         ]  # fmt: skip
         if log_predictions:
             command += ["--log-dir", str(predictions_dir(name))]
@@ -138,6 +142,7 @@ class LocalDeployer:
             "url": url,
             "host": host,
             "port": bound_port,
+            "workers": workers,
             "package_dir": str(package_dir),
             "model_version": version,
             "plan_hash": plan_hash,
@@ -234,6 +239,7 @@ class LocalDeployer:
             healthy=healthy,
             details={
                 "pid": state.get("pid"),
+                "workers": state.get("workers"),
                 "running": running,
                 "package_dir": state.get("package_dir"),
                 "log": state.get("log"),

@@ -14,7 +14,9 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import socket
+import subprocess
 import sys
 import time
 import traceback
@@ -452,9 +454,17 @@ def serve(
     max_body_bytes: int = MAX_BODY_BYTES,
     log_max_file_bytes: int | None = None,
     log_max_file_age_s: float | None = None,
+    workers: int = 1,
+    parent_pid: int | None = None,
 ) -> None:
     """Serve a package until SIGTERM/SIGINT. Writes `ready_file` ({"pid", "host", "port"}) once serving, so a
-    caller that asked for port 0 learns the port, and knows this very process (not an old one) is up."""
+    caller that asked for port 0 learns the port, and knows this very process (not an old one) is up.
+
+    `workers` > 1 starts that many server processes in all on the same port (SO_REUSEPORT: the kernel spreads
+    connections over them); this process is the first and stops the others when it stops, and each stops by
+    itself if this one dies (`parent_pid`). Each loads the package itself and logs to a file of its own.
+    uvloop and httptools are used when they are installed (`pip install "rscale[fast]"`).
+    """
     import uvicorn
 
     app = create_app(
@@ -468,20 +478,115 @@ def serve(
     bound_port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=10)
     server = uvicorn.Server(config)
+    children: list[subprocess.Popen[bytes]] = []
 
     async def run() -> None:
         task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started and not task.done():
             await asyncio.sleep(0.01)
         if server.started:
-            print(f"rscale: serving {package_dir} on http://{host}:{bound_port} (pid {os.getpid()})", flush=True)
+            if parent_pid is not None:
+                asyncio.create_task(_exit_with_parent(server, parent_pid))
+            for _ in range(workers - 1):
+                children.append(_start_worker(package_dir, host, bound_port, log_dir, max_body_bytes,
+                                              log_max_file_bytes, log_max_file_age_s))  # fmt: skip
+            await _until_workers_serve(host, bound_port, children)
+            extra = f", {workers} workers" if workers > 1 else ""
+            print(f"rscale: serving {package_dir} on http://{host}:{bound_port} (pid {os.getpid()}{extra})", flush=True)
             if ready_file is not None:
                 tmp = ready_file.with_suffix(".tmp")
-                tmp.write_text(json.dumps({"pid": os.getpid(), "host": host, "port": bound_port}))
+                tmp.write_text(json.dumps({"pid": os.getpid(), "host": host, "port": bound_port, "workers": workers}))
                 tmp.replace(ready_file)
-        await task
+        try:
+            await task
+        finally:
+            _stop_workers(children)
 
-    asyncio.run(run())
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(run())
+    else:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(run())
+
+
+def _start_worker(
+    package_dir: str | Path,
+    host: str,
+    port: int,
+    log_dir: Path | None,
+    max_body_bytes: int,
+    log_max_file_bytes: int | None,
+    log_max_file_age_s: float | None,
+) -> subprocess.Popen[bytes]:
+    """One more server process on the same host and port (its own socket, SO_REUSEPORT)."""
+    command = [
+        sys.executable, "-m", "rscale.serving.server", "--model-dir", str(package_dir), "--host", host,
+        "--port", str(port), "--max-body-bytes", str(max_body_bytes), "--parent-pid", str(os.getpid()),
+    ]  # fmt: skip
+    if log_dir is not None:
+        command += ["--log-dir", str(log_dir)]
+    if log_max_file_bytes:
+        command += ["--log-max-file-mb", str(log_max_file_bytes / (1024 * 1024))]
+    if log_max_file_age_s:
+        command += ["--log-max-file-minutes", str(log_max_file_age_s / 60)]
+    return subprocess.Popen(command, stdin=subprocess.DEVNULL)
+
+
+async def _until_workers_serve(host: str, port: int, children: list[subprocess.Popen[bytes]], timeout_s: float = 180) -> None:
+    """Wait until every worker listens (each prints nothing until then; its /proc entry shows the socket is
+    not enough), so the ready file means the whole pool serves. A worker that exits is reported, not waited for."""
+    deadline = time.monotonic() + timeout_s
+    pending = [child for child in children]
+    while pending and time.monotonic() < deadline:
+        pending = [child for child in pending if child.poll() is None and not _listens(child.pid, port)]
+        if pending:
+            await asyncio.sleep(0.05)
+    for child in children:
+        if child.poll() is not None:
+            print(f"rscale: worker pid {child.pid} exited with code {child.returncode}", file=sys.stderr, flush=True)
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether process `pid` holds a listening TCP socket on `port` (Linux /proc; elsewhere assume yes)."""
+    tables = [Path("/proc/net/tcp"), Path("/proc/net/tcp6")]
+    if not tables[0].exists():
+        return True
+    inodes = set()
+    for table in tables:
+        try:
+            lines = table.read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    try:
+        links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+    except OSError:
+        return False
+    return any(link.startswith("socket:[") and link[8:-1] in inodes for link in links)
+
+
+def _stop_workers(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+async def _exit_with_parent(server: Any, parent_pid: int) -> None:
+    """A worker stops when the process that started it is gone (even SIGKILLed): no orphan keeps the port."""
+    while os.getppid() == parent_pid:
+        await asyncio.sleep(1.0)
+    server.should_exit = True
 
 
 def serve_main(argv: list[str] | None = None) -> None:
@@ -505,7 +610,10 @@ def serve_main(argv: list[str] | None = None) -> None:
         "--log-max-file-minutes", type=float, default=_env_float("RS_PREDICTIONS_MAX_FILE_MINUTES"),
         help="Start a new prediction log file once one is this old.",
     )
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("RS_SERVING_WORKERS", "1")),
+                        help="Server processes on the port (SO_REUSEPORT); 1 by default.")
     parser.add_argument("--ready-file", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     model_dir = Path(args.model_dir)
     if not model_dir.exists():
@@ -520,6 +628,8 @@ def serve_main(argv: list[str] | None = None) -> None:
         max_body_bytes=args.max_body_bytes,
         log_max_file_bytes=int(args.log_max_file_mb * 1024 * 1024) if args.log_max_file_mb else None,
         log_max_file_age_s=args.log_max_file_minutes * 60 if args.log_max_file_minutes else None,
+        workers=max(1, args.workers),
+        parent_pid=args.parent_pid,
     )
 
 

@@ -29,6 +29,9 @@ class LocalTier(_Tier):
     tier: Literal["local"]
     host: str = Field("127.0.0.1", description="Address the local server binds.")
     port: int = Field(0, ge=0, le=65535, description="0 picks a free port.")
+    workers: int = Field(
+        1, ge=1, le=64, description="Server processes sharing the port (SO_REUSEPORT), each with the model loaded."
+    )
 
 
 @SERVING.register("serverless", impl="rscale.serving.sagemaker:SageMakerDeployer")
