@@ -88,7 +88,7 @@ def serve_command(
     its running endpoint serves; `--force` serves the newest package whatever its gate said.
     """
     from rscale.errors import ConfigurationError
-    from rscale.serving.endpoint import read_manifest, read_state
+    from rscale.serving.endpoint import check_name, read_manifest, read_state
     from rscale.serving.versions import ChosenPackage, choose_package
 
     if model_dir is None and name is None:
@@ -102,7 +102,7 @@ def serve_command(
         chosen = choose_package(str(name), force=force)
     package = chosen.package_dir
     manifest = read_manifest(package)
-    name = name or str(manifest.get("name") or "model")
+    name = check_name(name or str(manifest.get("name") or "model"))
     if foreground:
         from rscale.paths import predictions_dir
         from rscale.serving.server import serve

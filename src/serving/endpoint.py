@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -70,10 +71,26 @@ def deployer_for(plan: Plan) -> Deployer:
 
 
 # --- endpoint records under .rs/serving/ ----------------------------------------------------------------
+ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")  # a spec's name, or a package's
+
+
+def check_name(name: str) -> str:
+    """`name` when it can name an endpoint (its record, log and prediction folder live under .rs/ by that
+    name, so nothing like `../x` may pass); ConfigurationError otherwise."""
+    from rscale.errors import ConfigurationError
+
+    if not ENDPOINT_NAME.match(name):
+        raise ConfigurationError(
+            f"`{name[:80]}` cannot name an endpoint",
+            fix="use the use case's name from its spec: letters, digits, `_` and `-`, at most 63 characters",
+        )
+    return name
+
+
 def state_path(name: str) -> Path:
     from rscale.paths import serving_dir
 
-    return serving_dir() / f"{name}.json"
+    return serving_dir() / f"{check_name(name)}.json"
 
 
 def read_state(name: str) -> dict[str, Any] | None:

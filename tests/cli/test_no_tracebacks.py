@@ -129,6 +129,10 @@ def test_bad_arguments_to_each_command(rs, project: Path) -> None:
     _failed(rs("stack", "up", "nowhere"))
     _failed(rs("stack", "build-context", "nowhere"))
     _failed(rs("seed", "--sessions", "-5"))
+    for name in ("../../outside", "a/b", "x" * 200):  # endpoint names become file names under .rs/
+        for command in (["status", name], ["stop", name], ["predict", name, "{}"], ["undeploy", name]):
+            assert "cannot name an endpoint" in _failed(rs(*command))
+    assert not (project.parent / "outside.json").exists()
     _failed(rs("schema", "--out", str(project / "specs" / "conversion.yaml" / "x.json")))  # parent is a file
 
 
