@@ -176,6 +176,9 @@ def _request_body(payload: str | None, file: Path | None) -> Any:
         raise ConfigurationError("give the request as an argument or with --file, not both or neither",
                                  fix='rs predict NAME \'{"field": 1}\'  or  rs predict NAME --file request.json')
     if file is not None:
+        if file.exists() and (not file.is_file() or file.stat().st_size > 64 * 1024 * 1024):
+            raise ConfigurationError(f"{file} is not a request file (not a regular file, or over 64 MiB)",
+                                     fix="pass a .json file with one request, or a .jsonl file with one record a line")
         try:
             text = file.read_text()
         except OSError as exc:

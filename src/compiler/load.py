@@ -117,8 +117,16 @@ def load_text(text: str, file: str = "<spec>") -> Document:
     return Document(file, text, tree, marks, duplicates)
 
 
+MAX_SPEC_BYTES = 1024 * 1024  # a spec is a page of YAML; anything far larger is the wrong file
+
+
 def load_file(path: str | Path) -> Document:
     path = Path(path)
+    if path.exists() and not path.is_dir() and (not path.is_file() or path.stat().st_size > MAX_SPEC_BYTES):
+        # a device, a pipe or a huge file: reading it could block or exhaust memory before any check ran
+        what = "not a regular file" if not path.is_file() else f"{path.stat().st_size:,} bytes (a spec is at most 1 MiB)"
+        raise SpecError([Problem(f"cannot read the spec: {path} is {what}", location=Location(str(path)),
+                                 fix="pass the spec's YAML file, e.g. specs/NAME.yaml")])  # fmt: skip
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

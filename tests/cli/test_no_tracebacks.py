@@ -114,6 +114,8 @@ def test_bad_arguments_to_each_command(rs, project: Path) -> None:
     _failed(rs("predict", "ghost", "{not json"))
     _failed(rs("predict", "ghost", "[1, 2]"))
     _failed(rs("predict", "ghost", "--file", "missing.json"))
+    _failed(rs("predict", "ghost", "--file", "/dev/zero"))  # would never end if read
+    _failed(rs("validate", "/dev/zero"))
     _failed(rs("serve", "--model-dir", "no-such-dir"))
     _failed(rs("serve", "--model-dir", str(project / "specs")))
     _failed(rs("serve"))
