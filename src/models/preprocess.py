@@ -560,7 +560,7 @@ class Preprocessor:
         unknown = sorted(map(str, record.keys() - self._allowed))
         problems = []
         if unknown:
-            shown = ", ".join(f"`{name[:60]}`" for name in unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
+            shown = ", ".join(name[:60] for name in unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
             problems.append(f"{where}: unknown field(s) {shown}; expected {', '.join(self.input_names)}")
         problems.extend(
             f"{where}: missing field `{name}` ({self._expected(name)})" for name in self.input_names if name not in record
