@@ -18,6 +18,7 @@ class RscaleError(Exception):
 
 
 EXIT_GATE_BLOCKED = 4  # `rs run`: the model did not beat the baseline, so nothing was deployed
+EXIT_RUN_IN_PROGRESS = 5  # `rs run`: another run of the same use case holds its lock
 
 
 class DataCheckFailed(RscaleError):

@@ -250,8 +250,8 @@ def train_in_process(
             warnings.warn(f"{last} was trained with another model or data shape; starting afresh", stacklevel=2)
             shutil.rmtree(checkpoints, ignore_errors=True)
     if rank == 0:
-        preprocess_path.write_text(json.dumps(preprocessor.to_dict()))
-        config_path.write_text(json.dumps(model_config))
+        write_json(preprocess_path, preprocessor.to_dict())
+        write_json(config_path, model_config)
 
     module = build_module(model_config)
     train_tensors = preprocessor.transform(train)
@@ -362,6 +362,14 @@ def training_warnings(settings: Any, history: list[dict[str, float]], best_epoch
     ]
 
 
+def write_json(path: Path, value: Any) -> None:
+    """Write JSON whole or not at all (a temporary file, then a rename): a process killed mid-write, which
+    the resume promise is about, must not leave a half file that the resumed run cannot read."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(value))
+    os.replace(temporary, path)
+
+
 def _best_epoch(history: list[dict[str, float]], monitor: str, mode: str) -> int | None:
     scored = [h for h in history if monitor in h and math.isfinite(h[monitor])]
     if not scored:
@@ -427,7 +435,7 @@ class HistoryRecorder(pl.Callback):
         entry["epoch"] = int(entry["epoch"])  # type: ignore[assignment]
         self.history.append(entry)
         if self.path is not None:
-            self.path.write_text(json.dumps(self.history))
+            write_json(self.path, self.history)
 
 
 # --- multi-GPU: in a child process ----------------------------------------------------------------
