@@ -433,7 +433,9 @@ class HistoryRecorder(pl.Callback):
             entry[name] = float(value)
         entry["train_seconds"] = self._last_batch - self._started
         entry["epoch"] = int(entry["epoch"])  # type: ignore[assignment]
-        self.history.append(entry)
+        # a resumed run replays any epoch its checkpoint had not yet saved when the first run was killed:
+        # the replay's entry replaces the earlier one, so each epoch is in the history once
+        self.history = [h for h in self.history if int(h["epoch"]) < entry["epoch"]] + [entry]
         if self.path is not None:
             write_json(self.path, self.history)
 
