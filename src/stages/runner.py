@@ -43,7 +43,7 @@ class RunOutcome(BaseModel):
 
 def prepare(plan: Plan) -> str:
     """Client-side work before the pipeline: tracker pre-flight, feedback ingest, data fingerprint."""
-    from rscale.data.feedback import ingest_predictions
+    from rscale.data.feedback import prepare_feedback
     from rscale.stacks.integrations import integration_problems
     from rscale.trackers import preflight
     from rscale.warehouses import connect
@@ -53,7 +53,7 @@ def prepare(plan: Plan) -> str:
         raise SpecError(problems)
     preflight(plan)
     with connect(plan.stack.warehouse) as warehouse:
-        ingest_predictions(warehouse, plan.name)
+        prepare_feedback(warehouse, plan)
         return warehouse.fingerprint(plan.data.sql)
 
 
