@@ -46,7 +46,12 @@ def numeric_psi(train: Iterable[Any], served: Iterable[Any], bins: int = 10) -> 
 
 
 def categorical_psi(train: Iterable[Any], served: Iterable[Any], top: int = TOP_CATEGORIES) -> float:
-    """PSI of a categorical input over its `top` most frequent training categories, "other" and "missing"."""
+    """PSI of a categorical input over its `top` most frequent training categories (missing is one) and "other".
+
+    Values training never saw fall in "other": with a long-tailed catalogue a small training split misses
+    many real values, so new values are judged by the out-of-vocabulary share instead (`oov_share`), whose
+    threshold is a rise over training's own share.
+    """
     train_counts = Counter(_category(v) for v in train)
     keep = [c for c, _ in train_counts.most_common(top)]
     served_counts = Counter(_category(v) for v in served)

@@ -344,7 +344,7 @@ def _checks(report: MonitorReport, limits: MonitorSpec) -> list[Threshold]:
                 limit=limits.max_metric_drop,
                 crossed=drop > limits.max_metric_drop,
                 detail=f"live {report.live_metric} {report.live_value:.4f} on {report.outcomes} outcomes vs test "
-                f"{report.test_value:.4f}: {drop:+.1%} drop (max {limits.max_metric_drop:.0%})",
+                f"{report.test_value:.4f}: {drop:.1%} below (max {limits.max_metric_drop:.0%})",
             )
         )
     if report.error_rate is not None:

@@ -43,26 +43,46 @@ def _plot(report: MonitorReport, max_psi: float, max_oov: float) -> bytes:
         [report.prediction_psi] if report.prediction_psi is not None else []
     )
     colors = ["tab:red" if v > max_psi else "tab:blue" for v in values]
-    drift_ax.barh(names, values, color=colors)
+    bars = drift_ax.barh(names, values, color=colors, height=0.5)
+    drift_ax.bar_label(bars, fmt="%.3f", padding=3, fontsize=8)
     drift_ax.axvline(max_psi, color="tab:red", linestyle="--", label=f"max_psi {max_psi}")
+    drift_ax.set_xlim(0, max([max_psi, *values]) * 1.25)
     drift_ax.set_title("drift: PSI, training vs served")
     drift_ax.invert_yaxis()
-    drift_ax.legend(fontsize=8)
+    drift_ax.legend(fontsize=8, loc="lower right")
+
+    from matplotlib.ticker import PercentFormatter
 
     oov = [d for d in report.drift if d.oov_share is not None]
     ys = range(len(oov))
-    oov_ax.barh([y - 0.2 for y in ys], [d.train_oov_share or 0 for d in oov], height=0.4, label="training")
-    oov_ax.barh(
-        [y + 0.2 for y in ys],
-        [d.oov_share or 0 for d in oov],
-        height=0.4,
-        label="served",
-        color=["tab:red" if (d.oov_share or 0) - (d.train_oov_share or 0) > max_oov else "tab:orange" for d in oov],
+    trained = [d.train_oov_share or 0 for d in oov]
+    served = [d.oov_share or 0 for d in oov]
+    oov_ax.bar_label(
+        oov_ax.barh([y - 0.2 for y in ys], trained, height=0.4, label="training"),
+        labels=[f"{t:.1%}" for t in trained],
+        padding=3,
+        fontsize=8,
     )
+    oov_ax.bar_label(
+        oov_ax.barh(
+            [y + 0.2 for y in ys],
+            served,
+            height=0.4,
+            label="served",
+            color=["tab:red" if s - t > max_oov else "tab:orange" for s, t in zip(served, trained, strict=True)],
+        ),
+        labels=[f"{s:.1%}" for s in served],
+        padding=3,
+        fontsize=8,
+    )
+    for y, t in zip(ys, trained, strict=True):
+        oov_ax.plot([t + max_oov] * 2, [y - 0.45, y + 0.45], color="tab:red", linestyle="--")
+    oov_ax.set_xlim(0, max([max_oov, *served, *trained]) * 1.3)
+    oov_ax.xaxis.set_major_formatter(PercentFormatter(1.0))
     oov_ax.set_yticks(list(ys), [d.name for d in oov])
-    oov_ax.set_title("out-of-vocabulary share")
+    oov_ax.set_title(f"out-of-vocabulary share (dashed: training + {max_oov:.0%})")
     oov_ax.invert_yaxis()
-    oov_ax.legend(fontsize=8)
+    oov_ax.legend(fontsize=8, loc="lower right")
 
     if report.volume_series:
         volume.bar(
@@ -80,8 +100,10 @@ def _plot(report: MonitorReport, max_psi: float, max_oov: float) -> bytes:
     volume.grid(alpha=0.3)
 
     verdict = f"{len(report.alarms)} threshold(s) crossed" if report.alarms else "all thresholds hold"
+    window = f"{report.since:%Y-%m-%d %H:%M} to {report.until:%H:%M} UTC"
     fig.suptitle(
-        f"{report.name} version {report.endpoint_version}: {verdict}", color="tab:red" if report.alarms else "black"
+        f"rs monitor {report.name}: version {report.endpoint_version}, {window}: {verdict}",
+        color="tab:red" if report.alarms else "black",
     )
     fig.tight_layout()
     buffer = io.BytesIO()

@@ -111,3 +111,27 @@ def test_champion_comparison_uses_the_gate_margin() -> None:
     Gate.metric = "log_loss"  # lower is better
     assert not compare("conversion:3", 0.40, {"log_loss": 0.50}, Gate()).passed
     assert compare("conversion:3", 0.40, {"log_loss": 0.35}, Gate()).passed
+
+
+def test_rs_seed_shift_and_live_write_the_warehouse(project) -> None:
+    from typer.testing import CliRunner
+
+    from rscale.cli.app import app
+    from rscale.cli.main import main  # noqa: F401  (registers every command)
+    from rscale.compiler.stack import DuckDBWarehouse
+    from rscale.warehouses import connect
+
+    runner = CliRunner()
+    assert runner.invoke(app, ["seed", "--land"]).exit_code == 2  # nothing seeded yet: says to run rs seed
+    assert runner.invoke(app, ["seed", "--sessions", "100", "--shift"]).exit_code == 0
+    with connect(DuckDBWarehouse(), read_only=True) as wh:
+        assert wh.query_arrow("SELECT DISTINCT device FROM events").column("device").to_pylist() == ["tablet"]
+    live = runner.invoke(app, ["seed", "--live", "30"])
+    assert live.exit_code == 0, live.output
+    with connect(DuckDBWarehouse(), read_only=True) as wh:
+        pending = wh.scalar(f"SELECT COUNT(*) FROM {PENDING_TABLE}")
+        assert pending >= 30 * 0.5 and wh.scalar("SELECT COUNT(DISTINCT session_id) FROM events WHERE session_id LIKE 'live-%'") == 30
+    landed = runner.invoke(app, ["seed", "--land"])
+    assert landed.exit_code == 0 and f"landed {pending}" in landed.output
+    with connect(DuckDBWarehouse(), read_only=True) as wh:
+        assert not wh.table_exists(PENDING_TABLE)

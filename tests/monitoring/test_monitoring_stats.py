@@ -32,6 +32,10 @@ def test_categorical_psi_and_oov_share() -> None:
     train = ["mobile"] * 60 + ["desktop"] * 30 + ["tablet"] * 10
     assert drift.categorical_psi(train, train) == pytest.approx(0.0, abs=1e-9)
     assert drift.categorical_psi(train, ["tablet"] * 100) > 1.0
+    # the most frequent categories moving is drift; new values in a long tail are left to the OOV share
+    head = ["a"] * 300 + ["b"] * 300 + [f"i{n}" for n in range(400)]
+    assert drift.categorical_psi(head, ["a"] * 900 + ["b"] * 100) > 0.2
+    assert drift.categorical_psi(head, ["a"] * 300 + ["b"] * 300 + [f"new{n}" for n in range(400)]) < 0.1
     assert drift.oov_share(["a", "b", "new", None], {"a", "b"}) == pytest.approx(1 / 3)
     assert drift.tokens([["a", "b"], None, ["c"]]) == ["a", "b", "c"]
 
