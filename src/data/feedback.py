@@ -244,6 +244,8 @@ def outcome_join_sql(name: str, feedback: FeedbackSpec, id_column: str, dialect:
     """
     from rscale.compiler.sql import transpile
 
+    if not id_column:
+        raise ValueError("feedback needs `features.id`: the key that requests carry and outcomes are found by")
     outcomes = transpile(feedback.outcomes_sql(id_column), dialect, warehouse).sql
     order = "o.outcome_time, o.outcome" if feedback.pick == "first" else "o.outcome DESC, o.outcome_time"
     join = _JOIN.format(
@@ -318,6 +320,10 @@ def prepare_feedback(warehouse: Warehouse, plan: Plan) -> int:
     feedback = spec.feedback
     added = ingest_predictions(warehouse, plan.name, retention_s=feedback.retention_seconds if feedback else None)
     if feedback is not None:
-        sql = outcome_join_sql(plan.name, feedback, plan.features.id or "", plan.data.dialect, plan.data.warehouse)
+        try:
+            sql = outcome_join_sql(plan.name, feedback, plan.features.id or "", plan.data.dialect, plan.data.warehouse)
+        except ValueError as exc:
+            log.warning("no %s view: %s", outcomes_view(plan.name), exc)
+            return added
         create_outcomes_view(warehouse, plan.name, sql)
     return added

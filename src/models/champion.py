@@ -3,8 +3,9 @@ in production (the champion) on the same, new test split.
 
 Both are scored with evaluation's own scoring function on the challenger's test split, on the gate's
 metric. The gate's `min_lift` is the margin: a challenger worse than the champion by more than
-|champion| * min_lift is registered but not promoted, and not deployed. (With `min_lift: 0` it must be at
-least as good.) The first deploy of a use case has no champion.
+|champion| * |min_lift| is registered but not promoted, and not deployed. (With `min_lift: 0` it must be
+at least as good; a negative lift, which lets a model trail its baseline, lets it trail the champion as
+much.) The first deploy of a use case has no champion.
 """
 
 from __future__ import annotations
@@ -73,14 +74,14 @@ def compare(champion: str, champion_value: float, challenger_metrics: dict[str, 
             reason=f"{metric} is not finite for the challenger or champion {champion}: not compared",
         )
     higher = higher_is_better(metric)
-    margin = abs(champion_value) * gate.min_lift
+    margin = abs(champion_value) * abs(gate.min_lift)  # a tolerance either way: -0.1 and 0.1 both allow 10% worse
     required = champion_value - margin if higher else champion_value + margin
     passed = value >= required if higher else value <= required
     verdict = "promote" if passed else "keep the champion in production"
     relation = ("not worse than" if passed else "worse than") + f" champion {champion}"
     reason = (
         f"challenger {metric} {value:.4f} is {relation} ({champion_value:.4f}, "
-        f"required {'>=' if higher else '<='} {required:.4f} with margin {gate.min_lift:.1%}): {verdict}"
+        f"required {'>=' if higher else '<='} {required:.4f} with margin {abs(gate.min_lift):.1%}): {verdict}"
     )
     return ChampionDecision(
         passed=passed,

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 from rscale.compiler.plan import Plan
 from rscale.compiler.spec import Spec
 from rscale.compiler.spec.monitor import MONITOR_ALARM_EXIT_CODE, MonitorSpec
+from rscale.errors import ConfigurationError
 from rscale.monitoring import drift
 from rscale.monitoring.live import live_metric_name, score
 
@@ -104,14 +105,21 @@ def run_monitor(
     from rscale.serving.endpoint import latest_package, read_manifest, read_state
     from rscale.warehouses import connect
 
+    if spec.feedback is not None and not plan.features.id:
+        raise ConfigurationError(
+            "`feedback:` finds a prediction's outcome by its key, but the spec has no `features.id`",
+            fix="set features.id to the key column requests carry (e.g. session_id), or remove `feedback:`",
+        )
     now = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
     since = now - timedelta(seconds=since_s)
     report = MonitorReport(name=plan.name, since=since, until=now)
     state = read_state(plan.name) or {}
     package = package_dir or (Path(state["package_dir"]) if state.get("package_dir") else latest_package(plan.name))
     if package is None:
-        report.notes.append("no model package found: nothing is deployed")
-        return report
+        raise ConfigurationError(
+            f"nothing to monitor: `{plan.name}` has no endpoint and no model package",
+            fix=f"train and deploy it first: rs run {plan.spec_file}",
+        )
     manifest = read_manifest(package)
     report.endpoint_version = str(manifest.get("version"))
 
@@ -124,9 +132,15 @@ def run_monitor(
             report.notes.append(f"no predictions logged yet (no table {table})")
             return report
         if spec.feedback is not None:
-            sql = outcome_join_sql(
-                plan.name, spec.feedback, plan.features.id or "", plan.data.dialect, plan.data.warehouse
-            )
+            try:
+                sql = outcome_join_sql(
+                    plan.name, spec.feedback, plan.features.id or "", plan.data.dialect, plan.data.warehouse
+                )
+            except ValueError as exc:
+                raise ConfigurationError(
+                    f"{plan.spec_file}: `feedback:` does not compile: {exc}",
+                    fix=f"fix the outcome SQL; it is written in data.dialect ({plan.data.dialect})",
+                ) from None
         else:
             sql = f"SELECT request_id, record_index, model_version, ts, inputs, outputs FROM {table}"
             report.notes.append("the spec has no `feedback:` block, so there is no live metric")

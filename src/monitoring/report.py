@@ -34,7 +34,8 @@ def _plot(report: MonitorReport, max_psi: float, max_oov: float) -> bytes:
         title += f": {report.live_value:.3f} on {report.outcomes:,} outcomes"
     live.set_title(title)
     live.set_ylim(bottom=0)
-    live.legend(fontsize=8)
+    if points or report.test_value is not None:
+        live.legend(fontsize=8)
     live.grid(alpha=0.3)
     live.tick_params(axis="x", labelrotation=20, labelsize=7)
 

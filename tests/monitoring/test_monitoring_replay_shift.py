@@ -108,6 +108,10 @@ def test_champion_comparison_uses_the_gate_margin() -> None:
     assert not worse.passed and "0.7000" in worse.reason and "0.8000" in worse.reason
     assert "keep the champion in production" in worse.reason
     assert compare("conversion:3", 0.80, {"auc": 0.79}, Gate()).passed  # within the 2% margin
+    Gate.min_lift = -1.0  # a gate that lets a model trail its baseline by 100% lets it trail the champion as much
+    assert compare("conversion:3", 0.80, {"auc": 0.80}, Gate()).passed
+    assert compare("conversion:3", 0.80, {"auc": 0.10}, Gate()).passed
+    Gate.min_lift = 0.02
     Gate.metric = "log_loss"  # lower is better
     assert not compare("conversion:3", 0.40, {"log_loss": 0.50}, Gate()).passed
     assert compare("conversion:3", 0.40, {"log_loss": 0.35}, Gate()).passed
