@@ -281,12 +281,12 @@ def landed_outcomes(joined: pa.Table, feedback: FeedbackSpec, now: datetime | No
 
 
 def create_outcomes_view(warehouse: Warehouse, name: str, sql: str) -> None:
-    """(Re)define the view `<name>_outcomes` as the outcome join, once `<name>_predictions` exists.
-
-    A spec's query reads it like any table, e.g. to add served sessions and their outcomes to training.
+    """(Re)define the view `<name>_outcomes` as the outcome join (creating an empty `<name>_predictions` before
+    the first prediction), so a spec's query can read it from the first run on, e.g. to add served sessions
+    and their outcomes to training.
     """
     if not warehouse.table_exists(predictions_table(name)):
-        return
+        warehouse.append(predictions_table(name), PREDICTIONS_SCHEMA.empty_table())
     warehouse.execute(f"CREATE OR REPLACE VIEW {outcomes_view(name)} AS\n{sql}")
 
 

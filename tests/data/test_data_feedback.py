@@ -169,6 +169,7 @@ def any_warehouse(request: pytest.FixtureRequest, project: Path) -> Iterator[tup
     from snowflake_server import create_database, fake_snowflake
 
     with fake_snowflake() as (fields, _gate):
+        fields = {**fields, "database": f"RS_{request.node.name.split('[')[0][-20:].upper()}"}  # fakesnow keeps data
         create_database(fields)
         with connect(SnowflakeConfig.model_validate(fields)) as wh:
             yield "snowflake", wh
@@ -192,6 +193,16 @@ def test_outcomes_are_joined_in_the_warehouse_as_the_spec_says(any_warehouse):
     assert not early["hit"]["landed"]
     later = {r["request_id"]: r for r in landed_outcomes(joined, PURCHASE_FEEDBACK, datetime(2026, 11, 2, 15, 0, tzinfo=UTC)).to_pylist()}
     assert later["hit"]["landed"] and float(later["hit"]["outcome"]) == 0
+
+
+def test_the_outcomes_view_exists_before_the_first_prediction(any_warehouse):
+    kind, wh = any_warehouse
+    wh.append("events", _events())
+    create_outcomes_view(wh, "recs", outcome_join_sql("recs", RECS_FEEDBACK, "session_id", "snowflake", kind))
+    assert wh.scalar("SELECT COUNT(*) FROM recs_outcomes") == 0
+    _log_four()
+    ingest_predictions(wh, "recs")
+    assert wh.scalar("SELECT COUNT(*) FROM recs_outcomes WHERE outcome IS NOT NULL") == 2
 
 
 def test_the_outcomes_view_lets_a_query_train_on_served_predictions(warehouse, project: Path):

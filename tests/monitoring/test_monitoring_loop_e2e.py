@@ -79,6 +79,15 @@ def test_the_loop_closes(project: Path) -> None:
         assert (project / "build" / "recs" / "monitor.png").read_bytes().startswith(b"\x89PNG")
         assert "data:image/png;base64," in (project / "build" / "recs" / "monitor.html").read_text()
 
+        # the next run's preparation defines `recs_outcomes`: served predictions with the outcomes that landed,
+        # for a spec query that asks for them (the demo's own query already reads the new `events`)
+        from rscale.stages.runner import prepare
+        from rscale.warehouses import connect
+
+        prepare(plan)
+        with connect(plan.stack.warehouse, read_only=True) as warehouse:
+            assert warehouse.scalar("SELECT COUNT(*) FROM recs_outcomes WHERE outcome IS NOT NULL") == report["outcomes"]
+
         # shifted traffic: new items the model never saw; the monitor reports drift on `items` and exits 5
         assert runner.invoke(app, ["seed", "--live", "300", "--seed", "3", "--shift"]).exit_code == 0
         _replay(runner, "live-3s-")
