@@ -1,4 +1,8 @@
-"""Errors rscale reports to people at run time (a spec's own mistakes are `compiler.errors.SpecError`)."""
+"""Errors rscale reports to people at run time (a spec's own mistakes are `compiler.errors.SpecError`).
+
+`rs` exit codes (README "Exit codes"): 0 done; 1 a run-time error; 2 a mistake in the spec or the
+configuration; 3 a data check failed; 4 the gate blocked the model; 130 interrupted.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,9 @@ class RscaleError(Exception):
     def __init__(self, message: str, fix: str | None = None) -> None:
         super().__init__(message)
         self.fix = fix
+
+
+EXIT_GATE_BLOCKED = 4  # `rs run`: the model did not beat the baseline, so nothing was deployed
 
 
 class DataCheckFailed(RscaleError):

@@ -13,19 +13,22 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
-from rich.console import Console
+
+from rscale.terminal import make_console
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 app = typer.Typer(
     name="rs",
-    help="rscale: from one YAML spec to a live endpoint and back.",
+    help="rscale: from one YAML spec to a live endpoint and back.\n\n"
+    "Exit codes: 0 done; 1 run-time error; 2 spec or configuration mistake; 3 a data check failed; "
+    "4 the gate blocked the model (rs run); 130 interrupted.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+console = make_console()  # full width when not a terminal, so commands and JSON are never wrapped
+err_console = make_console(stderr=True)
 STATE = {"debug": False}
 
 

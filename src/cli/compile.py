@@ -41,6 +41,11 @@ def _compile(spec: Path, overrides: list[str] | None, stack: str | None, multiru
     tiers = sorted({p.serving.tier for p in compiled.plans})
     for warning in [*compiled.warnings, *integration_problems(compiled.stack, tiers, severity="warning")]:
         err_console.print(warning.render(), markup=False)
+    plan = compiled.plans[0]
+    written = compiled.doc.tree.get("split")
+    if plan.split.by == "random" and not (isinstance(written, dict) and "by" in written):
+        err_console.print("note: splitting at random, because the data has no time column (set data.time_column "
+                          "to split by time); `rs compile --explain` shows every default", soft_wrap=True)
     return compiled
 
 
@@ -53,6 +58,9 @@ def compile_command(
     multirun: bool = MULTIRUN,
     offline: bool = typer.Option(False, "--offline", help="Skip the data contract (no warehouse access)."),
     show_sql: bool = typer.Option(False, "--show-sql", help="Print the SQL that will run on the warehouse."),
+    explain: bool = typer.Option(
+        False, "--explain", help="Show the features inferred from the warehouse (and why), and what each default became."
+    ),
 ) -> None:
     """Validate a spec, plan it against the stack, and emit build/<name>/plan.json and pipeline.py."""
     from rscale.compiler.emit import emit, remember_last
@@ -70,6 +78,8 @@ def compile_command(
         from rscale.compiler.sql import show
 
         console.print(show(plan), markup=False, soft_wrap=True)
+    if explain:
+        show_explanation(compiled)
     console.print(
         f"[green]compiled[/] {plan.name} (plan {plan.hash}, stack {plan.stack.name}, "
         f"{plan.model.type} -> {plan.serving.tier}) -> {out}/pipeline.py"
@@ -90,8 +100,18 @@ def run_command(
         1, "--max-parallel", min=1, help="Sweep members to run side by side, each in its own process (default 1)."
     ),
     offline: bool = typer.Option(False, "--offline", help="Skip the compile-time data contract."),
+    resume_training: bool = typer.Option(
+        False,
+        "--resume-training",
+        help="Continue training from this plan's last checkpoint even if that run finished. Without it a new run "
+        "of an unchanged plan trains from scratch, and only a killed (unfinished) run resumes.",
+    ),
 ) -> None:
-    """Run a use case end to end: check, load, split, train, evaluate, register and deploy."""
+    """Run a use case end to end: check, load, split, train, evaluate, register and deploy.
+
+    Exit codes: 0 the model was deployed (or the run finished); 1 a run-time error; 2 a mistake in the spec
+    or the configuration; 3 a data check failed; 4 the gate blocked the model (it did not beat the baseline).
+    """
     from rscale.compiler.emit import emit, last_compiled, remember_last
 
     if resume:  # a sweep's own record has its spec, stack and overrides: `rs run --resume ID` is enough
@@ -112,17 +132,50 @@ def run_command(
             from rscale.errors import ConfigurationError
 
             raise ConfigurationError("nothing compiled yet", fix="rs compile specs/recs.yaml, or rs run specs/recs.yaml")
-        render_outcome(_run_build(build), build)
+        render_outcome(_run_build(build, resume_training), build)
         return
     compiled = _compile(spec, overrides, stack, multirun, offline)
     if compiled.is_sweep:
         from rscale.sweeps import run_sweep
 
+        _preview(compiled.plans)
         run_sweep(compiled, resume=resume, max_parallel=max_parallel, overrides=list(overrides or []))
         return
     build = emit(compiled.plans[0])
     remember_last(build)
-    render_outcome(_run_build(build), build)
+    render_outcome(_run_build(build, resume_training), build)
+
+
+def show_explanation(compiled: Any) -> None:
+    """`rs compile --explain`: each column inference looked at and what it became, then every default."""
+    import json
+
+    from rich.table import Table
+    from rich.text import Text
+
+    from rscale.compiler.defaults import explain_defaults
+
+    plan = compiled.plans[0]
+    if compiled.inferred:
+        table = Table(title="features, inferred from the warehouse and frozen into plan.json", title_justify="left")
+        for column in ("column", "warehouse type", "role", "feature type", "why"):
+            table.add_column(column)
+        for item in compiled.inferred:
+            table.add_row(*(Text(str(v)) for v in (item.column, item.warehouse_type, item.role, item.type or "-", item.reason)))
+        console.print(table)
+    else:
+        console.print("features: as written in the spec (nothing inferred)")
+    console.print(f"task: {plan.task} (target `{plan.features.target.name}` is {plan.features.target.type})")
+    defaults = explain_defaults(plan, compiled.doc.tree)
+    if not defaults:
+        console.print("defaults: none (every section is written in the spec)")
+        return
+    table = Table(title="defaults: sections the spec leaves out", title_justify="left")
+    for column in ("section", "became", "why"):
+        table.add_column(column)
+    for section, value, why in defaults:
+        table.add_row(Text(section), Text(json.dumps(value)), Text(why))
+    console.print(table)
 
 
 def _show_members(sweep: Any) -> None:
@@ -142,12 +195,26 @@ def _show_members(sweep: Any) -> None:
     console.print(f"emitted: {sweep.folder}/members/<plan>/; run them with `rs run` and the same arguments", soft_wrap=True)
 
 
-def _run_build(build: Path) -> Any:
+def _run_build(build: Path, resume: bool = False) -> Any:
+    """What the emitted pipeline.py's run() does, with `--resume-training` passed through."""
     from rscale.compiler.emit import load_emitted
+    from rscale.compiler.plan import Plan
+    from rscale.stages.runner import run_compiled
 
     module = load_emitted(build)
+    _preview([Plan.read(build / "plan.json")])
     console.print(f"[bold]running[/] {build / 'pipeline.py'}")
-    return module.run()
+    return run_compiled(module.PLAN_FILE, module.PIPELINE_OPTIONS, resume=resume)
+
+
+def _preview(plans: list[Any]) -> None:
+    """One line of `rs plan` before the run starts; a preview that fails never stops the run."""
+    from rscale.cli.plan import one_line
+
+    try:
+        console.print(one_line(plans), markup=False, soft_wrap=True)
+    except Exception as exc:  # noqa: BLE001
+        err_console.print(f"[yellow]plan preview skipped[/]: {exc}", soft_wrap=True)
 
 
 def render_outcome(outcome: Any, build: Path) -> None:
@@ -186,3 +253,26 @@ def render_outcome(outcome: Any, build: Path) -> None:
     console.print(f"report: {write_run_report(outcome, build)} (curves over epochs, model vs baseline)")
     for error in outcome.tracker_errors:
         err_console.print(f"[yellow]tracker warning[/]: {error}")
+    if not gate.get("passed", True):
+        gate_blocked(outcome, build)
+
+
+def gate_blocked(outcome: Any, build: Path) -> None:
+    """The gate blocked the model: say what to try, and exit with EXIT_GATE_BLOCKED (4) so scripts and CI see it."""
+    from rscale.errors import EXIT_GATE_BLOCKED
+
+    spec = outcome.name
+    metric = outcome.gate.get("metric") or "the gated metric"
+    err_console.print(
+        f"[bold red]the gate blocked this model[/]: it did not beat baseline `{outcome.baseline}` on {metric}, "
+        "so nothing was deployed. Things to try:",
+        soft_wrap=True,
+    )
+    for line in (
+        f"train longer or with another learning rate: rs run specs/{spec}.yaml train.max_epochs=50 train.lr=0.003",
+        f"sweep a few settings and deploy the best: rs run specs/{spec}.yaml -m train.lr=1e-3,3e-3 train.batch_size=32,128",
+        "open the run report (curves per epoch, model vs baseline) to see whether it under- or overfits",
+        "if the baseline is what you would ship anyway, it is the better model: the gate did its job",
+    ):
+        err_console.print(f"  - {line}", soft_wrap=True, markup=False)
+    raise typer.Exit(EXIT_GATE_BLOCKED)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from rscale.compiler.errors import Location, Problem, SpecError
+from rscale.compiler.inference import Inferred
 from rscale.compiler.load import Document, load_file
 from rscale.compiler.overrides import apply, expand
 from rscale.compiler.plan import Plan, build_plan
@@ -27,6 +29,7 @@ class Compiled:
     plans: list[Plan]
     warnings: list[Problem] = field(default_factory=list)
     contract_checked: bool = False  # False with --offline
+    inferred: list[Inferred] = field(default_factory=list)  # what inference did with each column (first member)
 
     @property
     def is_sweep(self) -> bool:
@@ -78,24 +81,99 @@ def compile_document(
     plans: list[Plan] = []
     problems: list[Problem] = []
     warnings: list[Problem] = []
+    profiles: dict[str, tuple[Any, list[Problem]]] = {}  # query -> profile, asked once for every member
+    inferred: list[Inferred] = []
     for member in members:
         try:
             tree, origin = apply(doc.tree, member.overrides)
             spec = validate(doc, tree, origin)
+            spec, explained = _resolve(spec, doc, origin, stack_spec, offline, profiles)
             plan = _plan(spec, stack_spec, doc, spec_file or doc.file, member.texts, dict(member.swept))
         except SpecError as exc:
             problems.extend(p for p in exc.problems if p not in problems)
             continue
+        inferred = inferred or explained
         plans.append(plan)
         for message in plan.data.warnings:
             problem = Problem(message, path=("data", "query"), location=_query_line(doc, message), severity="warning")
             if problem not in warnings:
                 warnings.append(problem)
     if not problems and not offline:
-        problems = _contract(plans, doc)
+        known = {sql: [(c.name, c.type) for c in found] for sql, (found, _) in profiles.items() if found is not None}
+        problems = _contract(plans, doc, known)
     if any(p.severity == "error" for p in problems):
         raise doc.error([p if p.location else _with_location(doc, p) for p in problems])
-    return Compiled(doc, stack_spec, plans, warnings, contract_checked=not offline)
+    return Compiled(doc, stack_spec, plans, warnings, contract_checked=not offline, inferred=inferred)
+
+
+def _resolve(
+    spec: Spec, doc: Document, origin: dict, stack: StackSpec, offline: bool, profiles: dict[str, tuple[Any, list[Problem]]]
+) -> tuple[Spec, list[Inferred]]:
+    """Infer the features' types from the warehouse (when the spec leaves them out), fill in the defaults
+    that follow from the task, and run the cross-field checks that needed both."""
+    from rscale.compiler.contract import query_profile
+    from rscale.compiler.crossfield import run_checks
+    from rscale.compiler.defaults import with_defaults
+    from rscale.compiler.inference import resolve_features
+    from rscale.compiler.spec.features import FeaturesSpec
+    from rscale.compiler.validate import locate
+
+    explained: list[Inferred] = []
+    features = spec.features
+    if not features.resolved:
+        if offline:
+            what = "`inputs: all`" if features.inputs == "all" else "a feature without a type"
+            where: tuple[str | int, ...] = ("features", "inputs")
+            if features.inputs != "all" and all(not isinstance(f, str) for f in features.inputs):
+                what, where = "a target without a type", ("features", "target")
+            raise doc.error(
+                [
+                    locate(doc, origin, Problem(
+                        f"{what} needs the warehouse to infer the columns' types, and --offline does not ask it",
+                        path=where,
+                        fix="compile without --offline (`rs seed` creates the demo warehouse), "
+                        "or write every feature as {name: ..., type: ...}",
+                    ))
+                ]
+            )
+        sql = _warehouse_sql(spec, doc, stack)
+        if sql not in profiles:
+            profiles[sql] = query_profile(stack, sql, doc)
+        found, failed = profiles[sql]
+        if failed:
+            raise doc.error([locate(doc, origin, p) for p in failed])
+        reserved = {}
+        if spec.data.time_column:
+            reserved[spec.data.time_column] = "the time column"
+        if spec.split.column:
+            reserved[spec.split.column] = f"the {spec.split.by or 'split'}'s column"
+        resolved, explained, problems = resolve_features(features, found, model_type=spec.model.type, reserved=reserved)
+        if resolved is None:
+            raise doc.error([locate(doc, origin, p) for p in problems])
+        spec = spec.model_copy(
+            update={"features": FeaturesSpec(inputs=list(resolved.inputs), target=resolved.target, id=resolved.id)}
+        )
+    spec = with_defaults(spec)
+    problems = [locate(doc, origin, p) for p in run_checks(spec)]
+    if any(p.severity == "error" for p in problems):
+        raise doc.error(problems)
+    return spec, explained
+
+
+def _warehouse_sql(spec: Spec, doc: Document, stack: StackSpec) -> str:
+    """The spec's query as the stack's warehouse runs it."""
+    from sqlglot.errors import SqlglotError
+
+    from rscale.compiler.sql import transpile
+
+    where = ("data", "query") if spec.data.query is not None else ("data", "query_file")
+    try:
+        return transpile(read_query(spec, doc), spec.data.dialect, stack.warehouse.kind).sql
+    except (ValueError, SqlglotError) as exc:
+        raise doc.error(
+            [Problem(f"the query is not valid {spec.data.dialect} SQL: {str(exc).splitlines()[0]}", path=where,
+                     location=doc.locate(where), fix="fix the SQL, or set data.dialect to the dialect it is written in")]
+        ) from None
 
 
 def _plan(spec: Spec, stack: StackSpec, doc: Document, spec_file: str, texts: list[str], swept: dict) -> Plan:
@@ -112,12 +190,13 @@ def _plan(spec: Spec, stack: StackSpec, doc: Document, spec_file: str, texts: li
         ) from None
 
 
-def _contract(plans: list[Plan], doc: Document) -> list[Problem]:
-    """Check each plan against its query's schema, asking the warehouse once per distinct query."""
+def _contract(plans: list[Plan], doc: Document, known: dict[str, list[tuple[str, str]]] | None = None) -> list[Problem]:
+    """Check each plan against its query's schema, asking the warehouse once per distinct query (not at all
+    for a query inference has already profiled)."""
     from rscale.compiler.contract import check_contract, query_schema
 
     problems: list[Problem] = []
-    schemas: dict[str, list[tuple[str, str]] | None] = {}
+    schemas: dict[str, list[tuple[str, str]] | None] = dict(known or {})
     for plan in plans:
         if plan.data.sql not in schemas:
             schema, failed = query_schema(plan, doc)

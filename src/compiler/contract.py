@@ -9,15 +9,16 @@ names the column and lists the columns the query returns. `--offline` skips all 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rscale.compiler.errors import Problem, did_you_mean
 from rscale.compiler.load import Document
 from rscale.compiler.plan import Plan
 
 Path_ = tuple[str | int, ...]
+T = TypeVar("T")
 Schema = list[tuple[str, str]]  # (column, warehouse type) in query order
 
 # Type families, on the warehouse's type name with parameters and modifiers stripped.
@@ -98,7 +99,21 @@ def check_contract(plan: Plan, doc: Document, schema: Schema | None = None) -> l
 
 def query_schema(plan: Plan, doc: Document) -> tuple[Schema | None, list[Problem]]:
     """Ask the plan's warehouse for the query's result columns without running it."""
-    config = plan.stack.warehouse
+    found, problems = ask_warehouse(plan.stack, plan.data.sql, doc, lambda warehouse: warehouse.schema(plan.data.sql))
+    return (None if found is None else [(str(name), str(kind)) for name, kind in found]), problems
+
+
+def query_profile(stack: Any, sql: str, doc: Document) -> tuple[list[Any] | None, list[Problem]]:
+    """A cheap profile of each result column (type, nulls, distinct count, length, min/max) for inference."""
+    from rscale.warehouses.profile import profile_query
+
+    return ask_warehouse(stack, sql, doc, lambda warehouse: profile_query(warehouse, sql, values=False))
+
+
+def ask_warehouse(stack: Any, sql: str, doc: Document, question: Callable[[Any], T]) -> tuple[T | None, list[Problem]]:
+    """Open the stack's warehouse read-only and ask it one question about the query; a failure is a Problem
+    at the spec's `data` key, never a traceback."""
+    config = stack.warehouse
     here = doc.locate(("data", "query")) if doc.has(("data", "query")) else doc.locate(("data",))
     if config.kind == "duckdb":
         from rscale.paths import project_root
@@ -122,11 +137,11 @@ def query_schema(plan: Plan, doc: Document) -> tuple[Schema | None, list[Problem
                 f"cannot reach the {config.kind} warehouse to check the data contract: {_first_line(exc, doc)}",
                 path=("data",),
                 location=doc.locate(("data",)),
-                fix=f"check stack `{plan.stack.name}`'s warehouse settings, or pass --offline to skip the data contract",
+                fix=f"check stack `{stack.name}`'s warehouse settings, or pass --offline to skip the data contract",
             )
         ]
     try:
-        return [(str(name), str(kind)) for name, kind in warehouse.schema(plan.data.sql)], []
+        return question(warehouse), []
     except Exception as exc:  # the warehouse rejected the query: a missing table or column, a type error
         return None, [
             Problem(

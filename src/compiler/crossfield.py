@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterator
 
 from rscale.compiler.errors import Problem, did_you_mean
 from rscale.compiler.spec import Spec
-from rscale.compiler.spec.evaluate import BASELINE_TASK, metric_task
+from rscale.compiler.spec.evaluate import BASELINES, EvaluateSpec, baseline_tasks, metric_task
+from rscale.compiler.spec.features import Feature
 
 CheckFn = Callable[[Spec], Iterator[Problem]]
 CHECKS: list[CheckFn] = []
@@ -22,15 +23,43 @@ def register_check(fn: CheckFn) -> CheckFn:
 
 
 def run_checks(spec: Spec, partial: bool = False) -> list[Problem]:
-    """Every registered check's problems. On a `partial` spec, a check that reads a missing section is skipped."""
+    """Every registered check's problems. On a `partial` spec, a check that reads a missing section is skipped,
+    as is (always) one that needs feature types or the evaluate section before inference and defaults."""
     problems: list[Problem] = []
     for check in CHECKS:
         try:
             problems.extend(check(spec))
+        except Unresolved:
+            continue  # the compiler runs the checks again once inference and defaults have filled it in
         except AttributeError:
             if not partial:
                 raise
     return problems
+
+
+class Unresolved(Exception):
+    """A check read a feature type or a default that only inference (with the warehouse) fills in."""
+
+
+def typed_inputs(spec: Spec) -> list[Feature]:
+    """The inputs with their types; Unresolved while `inputs: all` or a bare name awaits inference."""
+    inputs = spec.features.inputs
+    if not isinstance(inputs, list) or not all(isinstance(f, Feature) for f in inputs):
+        raise Unresolved("features.inputs")
+    return [f for f in inputs if isinstance(f, Feature)]
+
+
+def typed_target(spec: Spec) -> Feature:
+    target = spec.features.target
+    if not isinstance(target, Feature):
+        raise Unresolved("features.target")
+    return target
+
+
+def evaluate_of(spec: Spec) -> EvaluateSpec:
+    if spec.evaluate is None:
+        raise Unresolved("evaluate")
+    return spec.evaluate
 
 
 def task_of(spec: Spec) -> str:
@@ -40,13 +69,13 @@ def task_of(spec: Spec) -> str:
         return "ranking"
     if model.type == "custom":
         return model.task
-    return "regression" if spec.features.target.type == "numeric" else "classification"
+    return "regression" if typed_target(spec).type == "numeric" else "classification"
 
 
 @register_check
 def target_is_not_an_input(spec: Spec) -> Iterator[Problem]:
-    for index, feature in enumerate(spec.features.inputs):
-        if feature.name == spec.features.target.name:
+    for index, feature in enumerate(typed_inputs(spec)):
+        if feature.name == typed_target(spec).name:
             yield Problem(
                 f"`{feature.name}` is both an input and the target: the model would see the answer",
                 path=("features", "inputs", index, "name"),
@@ -57,7 +86,7 @@ def target_is_not_an_input(spec: Spec) -> Iterator[Problem]:
 @register_check
 def feature_names_are_unique(spec: Spec) -> Iterator[Problem]:
     seen: set[str] = set()
-    for index, feature in enumerate(spec.features.inputs):
+    for index, feature in enumerate(typed_inputs(spec)):
         if feature.name in seen:
             yield Problem(f"input `{feature.name}` is listed twice", path=("features", "inputs", index, "name"))
         seen.add(feature.name)
@@ -65,22 +94,22 @@ def feature_names_are_unique(spec: Spec) -> Iterator[Problem]:
 
 @register_check
 def model_fits_features(spec: Spec) -> Iterator[Problem]:
-    types = {f.type for f in spec.features.inputs}
+    types = {f.type for f in typed_inputs(spec)}
     if spec.model.type == "session_rec":
-        if types != {"sequence"} or len(spec.features.inputs) != 1:
+        if types != {"sequence"} or len(typed_inputs(spec)) != 1:
             yield Problem(
                 "a session_rec model reads exactly one input of type `sequence` (the session's items)",
                 path=("features", "inputs"),
                 fix="keep one input, e.g. {name: items, type: sequence}",
             )
-        if spec.features.target.type != "categorical":
+        if typed_target(spec).type != "categorical":
             yield Problem(
                 "a session_rec model predicts the next item, so the target must be `categorical`",
                 path=("features", "target", "type"),
                 fix="set features.target.type: categorical",
             )
     elif spec.model.type == "tabular":
-        for index, feature in enumerate(spec.features.inputs):
+        for index, feature in enumerate(typed_inputs(spec)):
             if feature.type in ("sequence", "text"):
                 yield Problem(
                     f"a tabular model cannot read `{feature.type}` input `{feature.name}`",
@@ -88,7 +117,7 @@ def model_fits_features(spec: Spec) -> Iterator[Problem]:
                     fix="use numeric, categorical or binary inputs, or the `text` / `session_rec` model",
                 )
     elif spec.model.type == "text":
-        if [f.type for f in spec.features.inputs] != ["text"]:
+        if [f.type for f in typed_inputs(spec)] != ["text"]:
             yield Problem(
                 "a text model reads exactly one input of type `text`",
                 path=("features", "inputs"),
@@ -99,7 +128,7 @@ def model_fits_features(spec: Spec) -> Iterator[Problem]:
 @register_check
 def metrics_fit_task(spec: Spec) -> Iterator[Problem]:
     task = task_of(spec)
-    for index, metric in enumerate(spec.evaluate.metrics):
+    for index, metric in enumerate(evaluate_of(spec).metrics):
         if metric_task(metric) != task:
             yield Problem(
                 f"metric `{metric}` is a {metric_task(metric)} metric, but this spec is a {task} task",
@@ -118,34 +147,40 @@ def _metrics_for(task: str) -> str:
 
 @register_check
 def baseline_fits_task(spec: Spec) -> Iterator[Problem]:
-    baseline = spec.evaluate.baseline
+    """Each named baseline declares the tasks it fits where it registers (`evaluate.BASELINES`)."""
+    baseline = evaluate_of(spec).baseline
+    if baseline is None:
+        return
     task = task_of(spec)
-    if baseline != "none" and BASELINE_TASK[baseline] != task:
-        fits = [name for name, t in BASELINE_TASK.items() if t == task]
+    listed = isinstance(baseline, list)
+    for index, name in enumerate(baseline if isinstance(baseline, list) else [baseline]):
+        if name == "none" or task in baseline_tasks(name):
+            continue
+        fits = [other for other in BASELINES.names() if task in baseline_tasks(other)]
         yield Problem(
-            f"baseline `{baseline}` is for {BASELINE_TASK[baseline]} tasks, but this spec is a {task} task",
-            path=("evaluate", "baseline"),
-            fix=f"use one of: {', '.join(fits)}, or none",
+            f"baseline `{name}` is for {' and '.join(baseline_tasks(name))} tasks, but this spec is a {task} task",
+            path=("evaluate", "baseline", index) if listed else ("evaluate", "baseline"),
+            fix=f"use one or a list of: {', '.join(fits)}; leave evaluate.baseline out for all of them, or none",
         )
 
 
 @register_check
 def gate_metric_is_evaluated(spec: Spec) -> Iterator[Problem]:
-    gate = spec.evaluate.gate
+    gate = evaluate_of(spec).gate
     if gate is None:
         return
-    if gate.metric not in spec.evaluate.metrics:
-        hint = did_you_mean(gate.metric, spec.evaluate.metrics)
+    if gate.metric not in evaluate_of(spec).metrics:
+        hint = did_you_mean(gate.metric, evaluate_of(spec).metrics)
         yield Problem(
             f"the gate compares `{gate.metric}`, which is not in evaluate.metrics",
             path=("evaluate", "gate", "metric"),
-            fix=(hint + " " if hint else "") + f"use one of: {', '.join(spec.evaluate.metrics)}",
+            fix=(hint + " " if hint else "") + f"use one of: {', '.join(evaluate_of(spec).metrics)}",
         )
-    if spec.evaluate.baseline == "none":
+    if evaluate_of(spec).baseline_is_none:
         yield Problem(
             "a gate needs a baseline to compare against",
             path=("evaluate", "baseline"),
-            fix="set evaluate.baseline (e.g. popularity, majority, mean), or remove evaluate.gate",
+            fix="leave evaluate.baseline out (the task's default baselines) or name one, or remove evaluate.gate",
         )
 
 
@@ -153,7 +188,7 @@ def gate_metric_is_evaluated(spec: Spec) -> Iterator[Problem]:
 def ranking_metric_within_top_k(spec: Spec) -> Iterator[Problem]:
     if spec.model.type != "session_rec":
         return
-    for index, metric in enumerate(spec.evaluate.metrics):
+    for index, metric in enumerate(evaluate_of(spec).metrics):
         if "@" in metric and int(metric.split("@")[1]) > spec.model.top_k:
             yield Problem(
                 f"`{metric}` looks at more items than the model returns (model.top_k = {spec.model.top_k})",
@@ -170,17 +205,35 @@ def split_has_a_column(spec: Spec) -> Iterator[Problem]:
     if split.by == "time" and not (split.column or spec.data.time_column):
         yield Problem(
             "a time split needs a time column",
-            path=("split", "column"),
-            fix="set split.column or data.time_column, or use split.by: random",
+            path=("split", "by"),
+            fix="set data.time_column (or split.column) to a TIMESTAMP column, or use split.by: random "
+            "(leaving `split` out splits at random when there is no time column)",
+        )
+
+
+@register_check
+def exclude_goes_with_all(spec: Spec) -> Iterator[Problem]:
+    features = spec.features
+    if features.exclude and features.inputs != "all":
+        yield Problem(
+            "features.exclude only applies to `inputs: all`",
+            path=("features", "exclude"),
+            fix="remove the excluded columns from features.inputs and drop `exclude`, or set `inputs: all`",
+        )
+    if isinstance(features.inputs, list) and not features.inputs:
+        yield Problem(
+            "features.inputs is an empty list",
+            path=("features", "inputs"),
+            fix="list the columns the model reads, or write `inputs: all` (every column but the id and target)",
         )
 
 
 @register_check
 def early_stopping_monitors_a_logged_metric(spec: Spec) -> Iterator[Problem]:
     stop = spec.train.early_stopping
-    if stop is None:
+    if stop is None or stop.monitor is None:
         return
-    logged = {"val_loss"} | {f"val_{m.replace('@', '_at_')}" for m in spec.evaluate.metrics}
+    logged = {"val_loss"} | {f"val_{m.replace('@', '_at_')}" for m in evaluate_of(spec).metrics}
     if stop.monitor not in logged:
         hint = did_you_mean(stop.monitor, sorted(logged))
         yield Problem(
@@ -251,14 +304,14 @@ def id_is_not_an_input(spec: Spec) -> Iterator[Problem]:
     key = spec.features.id
     if key is None:
         return
-    for index, feature in enumerate(spec.features.inputs):
+    for index, feature in enumerate(typed_inputs(spec)):
         if feature.name == key:
             yield Problem(
                 f"`{key}` is the id column and also an input: an id identifies rows, the model must not learn it",
                 path=("features", "inputs", index, "name"),
                 fix=f"remove `{key}` from features.inputs",
             )
-    if key == spec.features.target.name:
+    if key == typed_target(spec).name:
         yield Problem(
             f"`{key}` is both the id column and the target",
             path=("features", "id"),

@@ -17,7 +17,7 @@ from pydantic import Field
 from rscale.compiler.errors import Problem, SpecError
 from rscale.compiler.spec.base import Block
 from rscale.compiler.spec.evaluate import EvaluateSpec
-from rscale.compiler.spec.features import FeaturesSpec
+from rscale.compiler.spec.features import Feature, ResolvedFeatures
 from rscale.compiler.spec.root import ModelSpec, ServingSpec, Spec, TrackerSpec
 from rscale.compiler.spec.split import SplitSpec
 from rscale.compiler.spec.train import TrainSpec
@@ -72,7 +72,7 @@ class Plan(Block):
     stack: StackSpec
     data: DataPlan
     checks: tuple[CheckPlan, ...] = ()
-    features: FeaturesSpec
+    features: ResolvedFeatures
     split: SplitSpec
     model: ModelSpec
     train: TrainSpec
@@ -219,13 +219,29 @@ def build_plan(
     overrides: tuple[str, ...] = (),
     swept: dict[str, Any] | None = None,
 ) -> Plan:
-    """Resolve a validated Spec against a stack into a Plan. Raises SpecError with the stack's problems."""
+    """Resolve a validated Spec against a stack into a Plan. Raises SpecError with the stack's problems.
+
+    The spec's features must be resolved (typed) and its defaults filled in (`defaults.with_defaults`) first:
+    inference from the warehouse happens in the compiler's driver, so the plan only ever holds a typed list.
+    """
     from rscale.compiler.crossfield import task_of
+    from rscale.compiler.defaults import with_defaults
     from rscale.compiler.sql import check_warnings, compile_check, transpile
 
     problems = stack_problems(spec, stack)
     if problems:
         raise SpecError(problems)
+    if not spec.features.resolved:
+        raise SpecError(
+            [Problem("the features' types are not known yet", path=("features",), fix="compile with the data contract")]
+        )
+    spec = with_defaults(spec)
+    assert spec.evaluate is not None and isinstance(spec.features.inputs, list)
+    features = ResolvedFeatures(
+        inputs=[f for f in spec.features.inputs if isinstance(f, Feature)],
+        target=spec.features.target,  # type: ignore[arg-type]
+        id=spec.features.id,
+    )
     warehouse = stack.warehouse.kind
     try:
         transpiled = transpile(query, spec.data.dialect, warehouse)
@@ -265,7 +281,7 @@ def build_plan(
             + tuple(w for c in spec.checks for w in check_warnings(c, warehouse, dialect=spec.data.dialect)),
         ),
         checks=tuple(checks),
-        features=spec.features,
+        features=features,
         split=spec.split,
         model=spec.model,
         train=spec.train,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
@@ -162,6 +163,36 @@ class ServingDefaults(Block):
     s3_prefix: str | None = Field(None, description="s3://bucket/prefix for model packages.")
 
 
+class CostAssumptions(Block):
+    """What an estimate assumes beyond prices; a team edits these next to its prices."""
+
+    requests_per_month: int = Field(1_000_000, ge=0, description="Requests a serving month is priced at.")
+    request_ms: float = Field(100.0, gt=0, description="Compute time of one request on a serverless endpoint.")
+    request_kb: float = Field(2.0, ge=0, description="Request plus response size, for data-processing charges.")
+    hours_per_month: float = Field(730.0, gt=0, description="Hours in a serving month (AWS prices a month as 730).")
+    training_startup_minutes: float = Field(
+        5.0, ge=0, description="Billed minutes of a remote training job before its first step (image pull, set-up)."
+    )
+
+
+class PriceTable(Block):
+    """Dated prices a plan is costed with (`rs plan`). An editable table, not the truth: a team replaces it with
+    its own (negotiated, reserved, other region) by editing the file or pointing `prices:` at another one."""
+
+    as_of: date = Field(description="When these prices were read from the source; `rs plan` prints it.")
+    source: str = Field(description="Where the prices come from, e.g. the provider's public price page.")
+    region: str | None = Field(None, description="The region the prices are for.")
+    currency: str = "USD"
+    training_per_hour: dict[str, float] = Field(default_factory=dict, description="Training instance -> price/hour.")
+    hosting_per_hour: dict[str, float] = Field(default_factory=dict, description="Real-time endpoint instance -> price/hour.")
+    serverless_gb_second: float | None = Field(None, ge=0, description="Serverless inference compute, per GB-second.")
+    serverless_provisioned_gb_second: float | None = Field(
+        None, ge=0, description="Provisioned concurrency kept warm, per GB-second."
+    )
+    data_per_gb: float | None = Field(None, ge=0, description="Serverless data processed in and out, per GB.")
+    assumptions: CostAssumptions = Field(default_factory=CostAssumptions)
+
+
 class StackSpec(Block):
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")
     description: str | None = None
@@ -176,6 +207,13 @@ class StackSpec(Block):
     warehouse: WarehouseConfig = Field(default_factory=DuckDBWarehouse)
     tracker: TrackerDefaults = Field(default_factory=TrackerDefaults)
     serving: ServingDefaults = Field(default_factory=ServingDefaults)
+    # Kept out of dumps (plan.json, the plan hash, ZenML's cache keys): editing prices must never retrain.
+    prices: str | PriceTable | None = Field(
+        None,
+        exclude=True,
+        repr=False,
+        description="Prices for `rs plan`: a table, or a YAML file holding one (relative to the stack file).",
+    )
 
     def can_train_on_gpus(self) -> bool:
         return self.step_operator is not None or self.orchestrator.flavor == "sagemaker" or self.gpus > 0
@@ -241,10 +279,38 @@ def load_stack(name: str, root: Path | None = None) -> StackSpec:
     from pydantic import ValidationError
 
     try:
-        return StackSpec.model_validate(doc.tree)
+        stack = StackSpec.model_validate(doc.tree)
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_url=False):
             problem = _problem(doc, doc.tree, {}, error, root=StackSpec)
             problems.append(problem)
         raise SpecError(problems, {doc.file: doc.text}) from None
+    if isinstance(stack.prices, str) and not Path(stack.prices).is_absolute():  # relative to the stack file
+        stack = stack.model_copy(update={"prices": str((path.parent / stack.prices).resolve())})
+    return stack
+
+
+def load_prices(path: str | Path) -> PriceTable:
+    """Read a price table file (see `PriceTable`); errors point at the file, line and key like spec errors."""
+    from pydantic import ValidationError
+
+    from rscale.compiler.load import load_file
+    from rscale.compiler.validate import _problem
+
+    if not Path(path).is_file():
+        raise SpecError([Problem(f"price table not found: {path}", fix="point the stack's `prices:` (or --prices) at a "
+                                 "YAML file with as_of, source and prices; stacks/prices/ has an example")])
+    doc = load_file(path)
+    try:
+        return PriceTable.model_validate(doc.tree)
+    except ValidationError as exc:
+        problems = [_problem(doc, doc.tree, {}, error, root=PriceTable) for error in exc.errors(include_url=False)]
+        raise SpecError(problems, {doc.file: doc.text}) from None
+
+
+def price_table(stack: StackSpec) -> PriceTable | None:
+    """The stack's prices: its inline table, the file it names, or None when it has none."""
+    if stack.prices is None or isinstance(stack.prices, PriceTable):
+        return stack.prices
+    return load_prices(stack.prices)

@@ -164,6 +164,11 @@ def _sorted(problems: list[Problem]) -> list[Problem]:
     return sorted(problems, key=key)
 
 
+def locate(doc: Document, origin: dict[Path_, str], problem: Problem) -> Problem:
+    """A problem found after validation (inference, defaults), placed like validation's own."""
+    return _locate(doc, origin, problem)
+
+
 def _locate(doc: Document, origin: dict[Path_, str], problem: Problem) -> Problem:
     """Fill in where a problem sits: its line in the file, or the override that set it."""
     override = problem.override or _override_for(origin, problem.path)

@@ -1,22 +1,47 @@
-"""Evaluation: the model and its baseline on the test split, and the gate that decides deployment.
+"""Evaluation: the model and its baselines on the test split, and the gate that decides deployment.
 
-The gate compares one metric: for higher-is-better metrics the model must reach
-baseline + |baseline| * min_lift (= baseline * (1 + min_lift) for the usual non-negative metrics);
-for lower-is-better ones (log_loss, rmse, mae) it must reach baseline - |baseline| * min_lift.
+Every baseline the spec names (or the task's defaults, `evaluate.baseline` left out) is fitted on train
+and scored on test; the gate compares the model with the STRONGEST of them on the gate's metric.
+
+The gate's rule: for higher-is-better metrics the model must reach baseline + |baseline| * min_lift
+(= baseline * (1 + min_lift) for the usual non-negative metrics); for lower-is-better ones (log_loss,
+rmse, mae) it must reach baseline - |baseline| * min_lift. The lift (model minus baseline, sign-flipped
+for lower-is-better metrics, so positive is always better) comes with a paired bootstrap interval: the
+test rows are resampled `gate.resamples` times (seeded by train.seed), model and baseline are scored on
+the same resampled rows, and the central interval of the lifts is reported (Efron & Tibshirani's
+percentile interval; at `gate.confidence`, else 0.95). With `gate.confidence` set, the model deploys only
+when that interval's lower end clears the required lift. Warnings say when the split is too small to tell
+the lift from the required one, or the baseline is at the metric's ceiling.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from rscale.compiler.spec.evaluate import higher_is_better
+from rscale.compiler.spec.evaluate import BASELINES, best_possible, higher_is_better
+from rscale.models import metrics as metric_functions
+from rscale.models.metrics import RowOutputs
 
 EVAL_BATCH = 4096
+REPORTED_CONFIDENCE = 0.95  # the interval's level when the gate does not set one
+CEILING_GAP = 0.005  # a baseline this close to the metric's best value leaves no room to show a lift
+
+
+class LiftInterval(BaseModel):
+    """The central bootstrap interval of the model's lift over the strongest baseline (positive = better)."""
+
+    confidence: float
+    low: float
+    high: float
+    resamples: int
+    rows: int
 
 
 class GateDecision(BaseModel):
@@ -26,55 +51,124 @@ class GateDecision(BaseModel):
     baseline_value: float | None
     required_value: float | None
     reason: str
+    baseline: str | None = Field(None, description="The strongest baseline on the gate metric, compared with.")
+    lift: float | None = Field(None, description="Model minus baseline; sign-flipped for lower-is-better metrics.")
+    required_lift: float | None = None
+    interval: LiftInterval | None = None
+    confidence: float | None = Field(None, description="gate.confidence: the interval's lower end must clear.")
+    warnings: list[str] = Field(default_factory=list)
 
 
 class Evaluation(BaseModel):
     metrics: dict[str, float]
-    baseline: str
-    baseline_metrics: dict[str, float]
+    baseline: str = Field(description="The strongest baseline (on the gate metric), or none.")
+    baseline_metrics: dict[str, float] = Field(description="The strongest baseline's metrics.")
+    baselines: dict[str, dict[str, float]] = Field(default_factory=dict, description="Every baseline's metrics.")
+    baseline_seconds: dict[str, float] = Field(default_factory=dict, description="Fit and score time per baseline.")
     gate: GateDecision
     test_rows: int
+    warnings: list[str] = Field(default_factory=list, description="Baselines skipped, and the gate's warnings.")
 
 
 def evaluate(package_dir: str | Path, plan: Any, train: pa.Table, test: pa.Table) -> Evaluation:
-    """Score the package and the plan's baseline on `test` (baseline fitted on `train`), then apply the gate."""
-    from rscale.models.baselines import fit_baseline
+    """Score the package and the plan's baselines on `test` (baselines fitted on `train`), then apply the gate."""
+    from rscale.models.baselines import available, fit_baseline
     from rscale.models.package import ModelPackage
 
+    names = list(plan.evaluate.metrics)
     package = ModelPackage.load(package_dir)
-    metrics = score_package(package, test, list(plan.evaluate.metrics))
-    baseline = plan.evaluate.baseline
-    baseline_metrics = fit_baseline(baseline, train, plan).score(test, plan) if baseline != "none" else {}
-    gate = decide_gate(plan.evaluate.gate, metrics, baseline, baseline_metrics)
+    model_outputs = package_outputs(package, test)
+    metrics = metric_functions.metrics_of(names, model_outputs)
+    warnings: list[str] = []
+    outputs: dict[str, RowOutputs] = {}
+    scores: dict[str, dict[str, float]] = {}
+    seconds: dict[str, float] = {}
+    listed = plan.evaluate.baseline is not None
+    for name in plan.evaluate.baseline_names(plan.task):
+        if not listed and not available(name):
+            package_name = BASELINES.entry(name).config.optional_package  # type: ignore[attr-defined]
+            warnings.append(f"baseline {name} skipped: `{package_name}` is not installed (pip install scikit-learn: rscale depends on it)")
+            continue
+        started = time.perf_counter()
+        outputs[name] = fit_baseline(name, train, plan).outputs(test)
+        scores[name] = metric_functions.metrics_of(names, outputs[name])
+        seconds[name] = time.perf_counter() - started
+    gate_metric = plan.evaluate.gate.metric if plan.evaluate.gate else names[0]
+    strongest = strongest_baseline(gate_metric, scores)
+    lifts = None
+    if plan.evaluate.gate is not None and strongest is not None and gate_metric in metrics:
+        lifts = metric_functions.bootstrap_lift(
+            gate_metric, model_outputs, outputs[strongest], plan.evaluate.gate.resamples, seed=int(plan.train.seed)
+        )
+    gate = decide_gate(
+        plan.evaluate.gate, metrics, strongest or "none", scores.get(strongest or "", {}), lifts, len(model_outputs)
+    )
     return Evaluation(
-        metrics=metrics, baseline=baseline, baseline_metrics=baseline_metrics, gate=gate, test_rows=test.num_rows
+        metrics=metrics,
+        baseline=strongest or "none",
+        baseline_metrics=scores.get(strongest or "", {}),
+        baselines=scores,
+        baseline_seconds=seconds,
+        gate=gate,
+        test_rows=test.num_rows,
+        warnings=warnings + gate.warnings,
     )
 
 
-def score_package(package: Any, table: pa.Table, metrics: list[str]) -> dict[str, float]:
-    """The spec's metrics of a loaded package on a table, in batches of EVAL_BATCH rows under inference_mode."""
+def strongest_baseline(metric: str, scores: dict[str, dict[str, float]]) -> str | None:
+    """The baseline with the best finite value of `metric` (the first listed wins a tie), None if there is none."""
+    finite = {name: s[metric] for name, s in scores.items() if metric in s and math.isfinite(s[metric])}
+    if not finite:
+        return None
+    sign = 1.0 if higher_is_better(metric) else -1.0
+    return max(finite, key=lambda name: sign * finite[name])
+
+
+def package_outputs(package: Any, table: pa.Table) -> RowOutputs:
+    """A loaded package's per-row outputs on a table (ranks, probabilities or predictions), in batches of
+    EVAL_BATCH rows under inference_mode, as its validation step summarises them."""
     import torch
 
-    from rscale.models.task_module import task_metrics, task_summary
+    from rscale.models.preprocess import IGNORE_CLASS
+    from rscale.models.task_module import task_summary
 
     batch = package.preprocessor.transform(table)
     module = package.module
-    config = dict(module.rscale_config, metrics=metrics)
-    holder = type("MetricsFor", (), {"rscale_config": config})()
+    kind = package.preprocessor.target["kind"]
     summaries = []
     with torch.inference_mode():
         for start in range(0, table.num_rows, EVAL_BATCH):
             part = {name: tensor[start : start + EVAL_BATCH] for name, tensor in batch.items()}
             if "lengths" in part:
                 part["sequence"] = part["sequence"][:, : max(1, int(part["lengths"].max()))]
-            summaries.append(task_summary(holder, module(part), part["target"]))
-    return {name: float(value) for name, value in task_metrics(holder, summaries).items()}
+            summaries.append(task_summary(module, module(part), part["target"]))
+    if not summaries:
+        return RowOutputs(kind, np.zeros(0, np.int64), np.zeros(0))
+    values = torch.cat([s[0] for s in summaries]).cpu().numpy()
+    target = torch.cat([s[1] for s in summaries]).cpu().numpy()
+    if kind == "multiclass":
+        keep = target != IGNORE_CLASS
+        return RowOutputs(kind, target[keep], values[keep])
+    if kind == "binary":
+        target = target.astype(np.int64)
+    return RowOutputs(kind, target, values)
+
+
+def score_package(package: Any, table: pa.Table, metrics: list[str]) -> dict[str, float]:
+    """The spec's metrics of a loaded package on a table."""
+    return metric_functions.metrics_of(metrics, package_outputs(package, table))
 
 
 def decide_gate(
-    gate: Any, metrics: dict[str, float], baseline: str, baseline_metrics: dict[str, float]
+    gate: Any,
+    metrics: dict[str, float],
+    baseline: str,
+    baseline_metrics: dict[str, float],
+    lifts: np.ndarray | None = None,
+    rows: int = 0,
 ) -> GateDecision:
-    """Pass or block deployment, with the numbers and a sentence saying why."""
+    """Pass or block deployment, with the numbers, the lift's interval (from `lifts`, the bootstrap's
+    resampled lifts) and a sentence saying why."""
     if gate is None:
         return GateDecision(
             passed=True,
@@ -108,13 +202,30 @@ def decide_gate(
     higher = higher_is_better(metric)
     margin = abs(baseline_value) * gate.min_lift
     required = baseline_value + margin if higher else baseline_value - margin
+    lift = model_value - baseline_value if higher else baseline_value - model_value
     passed = model_value >= required if higher else model_value <= required
+    confidence = getattr(gate, "confidence", None)
+    interval = None
+    if lifts is not None and len(lifts):
+        level = confidence or REPORTED_CONFIDENCE
+        low, high = np.quantile(lifts, [(1 - level) / 2, (1 + level) / 2])
+        interval = LiftInterval(confidence=level, low=float(low), high=float(high), resamples=len(lifts), rows=rows)
+    sure = not (confidence and interval is not None and interval.low < margin)
     relation = (">=" if passed else "<") if higher else ("<=" if passed else ">")
-    lift = f"{'+' if higher else '-'}{gate.min_lift:.1%}"
+    required_text = f"{'+' if higher else '-'}{gate.min_lift:.1%}"
     reason = (
         f"{metric} {model_value:.4f} {relation} required {required:.4f} "
-        f"(baseline {baseline} {baseline_value:.4f} {lift}): {'deploy' if passed else 'blocked'}"
+        f"(strongest baseline {baseline} {baseline_value:.4f} {required_text})"
     )
+    if interval is not None:
+        reason += (
+            f"; lift {lift:+.4f}, {interval.confidence:.0%} interval [{interval.low:+.4f}, {interval.high:+.4f}] "
+            f"({interval.resamples:,} paired resamples of {interval.rows:,} test rows)"
+        )
+        if passed and not sure:
+            reason += f", whose lower end is below the required lift {margin:+.4f} (gate.confidence {confidence:g})"
+    passed = passed and sure
+    reason += f": {'deploy' if passed else 'blocked'}"
     return GateDecision(
         passed=passed,
         metric=metric,
@@ -122,4 +233,37 @@ def decide_gate(
         baseline_value=baseline_value,
         required_value=required,
         reason=reason,
+        baseline=baseline,
+        lift=lift,
+        required_lift=margin,
+        interval=interval,
+        confidence=confidence,
+        warnings=gate_warnings(metric, baseline, baseline_value, required, margin, interval),
     )
+
+
+def gate_warnings(
+    metric: str, baseline: str, baseline_value: float, required: float, margin: float, interval: LiftInterval | None
+) -> list[str]:
+    """What makes the decision shaky: an interval that straddles the required lift, a baseline at the ceiling."""
+    out = []
+    if interval is not None and interval.low < margin < interval.high:
+        out.append(
+            f"the test split is too small to tell the lift from the required {margin:+.4f}: its "
+            f"{interval.confidence:.0%} interval [{interval.low:+.4f}, {interval.high:+.4f}] contains it; more test "
+            "rows (a larger split.test or more data) would decide"
+        )
+    best = best_possible(metric)
+    if best is not None:
+        higher = higher_is_better(metric)
+        if (required > best) if higher else (required < best):
+            out.append(
+                f"the gate asks for {metric} {required:.4f}, beyond its best possible value {best:g}: it can never "
+                "pass; lower evaluate.gate.min_lift"
+            )
+        elif abs(baseline_value - best) <= CEILING_GAP:
+            out.append(
+                f"baseline {baseline} is at the ceiling of {metric} ({baseline_value:.4f}): a better model cannot "
+                "show; gate on a stricter metric (e.g. hit_rate@5, mrr@10, log_loss)"
+            )
+    return out

@@ -7,11 +7,13 @@ row, recall@K equals hit_rate@K and ideal DCG is 1, so ndcg@K = 1/log2(rank + 2)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 EPS = 1e-15
+RESAMPLE_CELLS = 1 << 22  # resamples x rows held at once while bootstrapping (32 MiB of float64 weights)
 
 
 def _at(metric: str) -> tuple[str, int | None]:
@@ -172,3 +174,156 @@ def regression_metrics(metrics: Sequence[str], y_true: np.ndarray, y_pred: np.nd
 def logged_name(metric: str, prefix: str = "val_") -> str:
     """How a spec metric is logged by Lightning: `hit_rate@10` -> `val_hit_rate_at_10`."""
     return prefix + metric.replace("@", "_at_")
+
+
+# --- per-row outputs, and metrics on bootstrap resamples of them ------------------------------------
+@dataclass(frozen=True)
+class RowOutputs:
+    """What a model or baseline said about each test row, enough to recompute any spec metric on a resample.
+
+    kind: "ranking" (values: 0-based rank of the true item, >= K a miss), "binary" (values: P(1) [n]),
+    "multiclass" (values: probabilities [n, C]; target: class index) or "regression" (values: predictions).
+    """
+
+    kind: str
+    target: np.ndarray
+    values: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.target)
+
+
+def metrics_of(metrics: Sequence[str], outputs: RowOutputs) -> dict[str, float]:
+    """The spec's metrics of one set of per-row outputs."""
+    if outputs.kind == "ranking":
+        return ranking_metrics(metrics, outputs.values)
+    if outputs.kind == "regression":
+        return regression_metrics(metrics, outputs.target, outputs.values)
+    return classification_metrics(metrics, outputs.target, outputs.values)
+
+
+def resample_weights(rows: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
+    """Bootstrap resamples of `rows` rows as count weights [b, rows] (how often each row was drawn), in chunks.
+
+    A chunk holds at most RESAMPLE_CELLS counts, so a large test split never needs a resamples x rows array.
+    """
+    rng = np.random.default_rng(seed)
+    per_chunk = max(1, min(resamples, RESAMPLE_CELLS // max(rows, 1)))
+    for start in range(0, resamples, per_chunk):
+        b = min(per_chunk, resamples - start)
+        drawn = rng.integers(0, rows, size=(b, rows), dtype=np.int64) + (np.arange(b) * rows)[:, None]
+        # float32 holds every count exactly (each is at most `rows`) and halves the memory traffic
+        yield np.bincount(drawn.ravel(), minlength=b * rows).reshape(b, rows).astype(np.float32)
+
+
+
+def weighted_metric(metric: str, outputs: RowOutputs, weights: np.ndarray) -> np.ndarray:
+    """The metric on each resample, [b], from count weights [b, n]: all resamples in a few matrix products."""
+    name, k = _at(metric)
+    total = weights.sum(axis=1)
+    if outputs.kind == "ranking":
+        ranks = np.asarray(outputs.values, dtype=np.float64)
+        inside = ranks < (k or 10)
+        per_row = {
+            "hit_rate": inside.astype(np.float64),
+            "recall": inside.astype(np.float64),
+            "mrr": np.where(inside, 1.0 / (ranks + 1.0), 0.0),
+            "ndcg": np.where(inside, 1.0 / np.log2(ranks + 2.0), 0.0),
+        }[name]
+        return np.asarray(weights @ per_row / total)
+    if outputs.kind == "regression":
+        y, error = np.asarray(outputs.target, float), np.asarray(outputs.values, float) - np.asarray(outputs.target, float)
+        if name == "rmse":
+            return np.asarray(np.sqrt(weights @ error**2 / total))
+        if name == "mae":
+            return np.asarray(weights @ np.abs(error) / total)
+        spread = weights @ y**2 - (weights @ y) ** 2 / total
+        return np.where(spread > 0, 1.0 - (weights @ error**2) / np.where(spread > 0, spread, 1.0), 0.0)
+    target, probabilities = np.asarray(outputs.target), np.asarray(outputs.values, dtype=np.float64)
+    binary = probabilities.ndim == 1
+    predicted = (probabilities >= 0.5).astype(np.int64) if binary else probabilities.argmax(axis=1)
+    if name == "accuracy":
+        return np.asarray(weights @ (predicted == target).astype(np.float64) / total)
+    if name == "log_loss":
+        clipped = np.clip(probabilities, EPS, 1 - EPS)
+        if binary:
+            y = target.astype(np.float64)
+            per_row = -(y * np.log(clipped) + (1 - y) * np.log(1 - clipped))
+        else:
+            per_row = -np.log(clipped[np.arange(len(target)), np.clip(target, 0, clipped.shape[1] - 1)])
+        return np.asarray(weights @ per_row / total)
+    if name == "f1":
+        classes = [1] if binary else list(range(probabilities.shape[1]))
+        scores = []
+        for c in classes:
+            tp = weights @ ((predicted == c) & (target == c)).astype(np.float64)
+            fp = weights @ ((predicted == c) & (target != c)).astype(np.float64)
+            fn = weights @ ((predicted != c) & (target == c)).astype(np.float64)
+            scores.append(np.where(tp > 0, 2 * tp / np.maximum(2 * tp + fp + fn, EPS), 0.0))
+        return np.mean(scores, axis=0)
+    if name == "auc":
+        if binary:
+            return _weighted_auc(target.astype(bool), probabilities, weights)
+        present = [c for c in range(probabilities.shape[1]) if 0 < np.sum(target == c) < len(target)]
+        if not present:
+            return np.full(len(weights), 0.5)
+        return np.mean([_weighted_auc(target == c, probabilities[:, c], weights) for c in present], axis=0)
+    raise ValueError(f"no resampled form of metric {metric!r}")
+
+
+def _weighted_auc(positive: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """ROC AUC (Mann-Whitney, ties count half) of each resample, [b]: one sort of the scores serves them all."""
+    order = np.argsort(scores, kind="mergesort")
+    return _sorted_weighted_auc(positive[order], scores[order], weights[:, order])
+
+
+def _sorted_weighted_auc(positive: np.ndarray, sorted_scores: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """_weighted_auc for rows already in ascending score order (weights' columns in that order too)."""
+    pos = w * positive
+    if len(sorted_scores) > 1 and np.any(sorted_scores[1:] == sorted_scores[:-1]):
+        starts = np.flatnonzero(np.concatenate([[True], sorted_scores[1:] != sorted_scores[:-1]]))
+        w, pos = np.add.reduceat(w, starts, axis=1), np.add.reduceat(pos, starts, axis=1)  # per distinct score
+    neg = w - pos
+    below = np.cumsum(neg, axis=1)
+    below -= 0.5 * neg  # negatives strictly below, and half of those tied
+    pairs = pos.sum(axis=1) * neg.sum(axis=1)
+    wins = np.einsum("ij,ij->i", pos, below)
+    return np.where(pairs > 0, wins / np.where(pairs > 0, pairs, 1.0), 0.5)
+
+
+def bootstrap_lift(
+    metric: str, model: RowOutputs, baseline: RowOutputs, resamples: int = 1000, seed: int = 0
+) -> np.ndarray:
+    """The model's lift over the baseline on `metric` (positive = model better) on each paired resample.
+
+    Paired: model and baseline are scored on the same resampled rows, so the interval reflects the
+    difference between them, not each one's own noise.
+    """
+    if len(model) != len(baseline):
+        raise ValueError(f"paired bootstrap needs the same rows: model {len(model)}, baseline {len(baseline)}")
+    sign = 1.0 if metric.split("@")[0] not in ("log_loss", "rmse", "mae") else -1.0
+    if metric == "auc" and model.kind == baseline.kind == "binary":
+        return sign * _paired_binary_auc(model, baseline, resamples, seed)
+    lifts = [
+        sign * (weighted_metric(metric, model, weights) - weighted_metric(metric, baseline, weights))
+        for weights in resample_weights(len(model), resamples, seed)
+    ]
+    return np.concatenate(lifts) if lifts else np.zeros(0)
+
+
+def _paired_binary_auc(model: RowOutputs, baseline: RowOutputs, resamples: int, seed: int) -> np.ndarray:
+    """Binary AUC lifts with one column gather per resample chunk instead of two: the weights are iid over
+    rows, so the drawn columns are read as the rows in the MODEL's score order, and permuted once into the
+    baseline's."""
+    model_order = np.argsort(model.values, kind="mergesort")
+    baseline_order = np.argsort(baseline.values, kind="mergesort")
+    position = np.empty_like(model_order)
+    position[model_order] = np.arange(len(model_order))
+    to_baseline = position[baseline_order]  # column j of the baseline's order is this column of the model's
+    truth = np.asarray(model.target).astype(bool)
+    lifts = []
+    for weights in resample_weights(len(model), resamples, seed):
+        ours = _sorted_weighted_auc(truth[model_order], model.values[model_order], weights)
+        theirs = _sorted_weighted_auc(truth[baseline_order], baseline.values[baseline_order], weights[:, to_baseline])
+        lifts.append(ours - theirs)
+    return np.concatenate(lifts) if lifts else np.zeros(0)

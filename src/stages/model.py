@@ -6,6 +6,8 @@ the params, per-epoch curves, final metrics, the gate decision and a link to the
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import pyarrow as pa
@@ -41,15 +43,61 @@ def _metric_names(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
     return {f"{prefix}_{name.replace('@', '_at_')}": value for name, value in metrics.items()}
 
 
+RUN_STATE = "run.json"  # in the plan's workdir: the data fingerprint of the last training, and whether it finished
+
+
+def start_training(workdir: Path, fingerprint: str, resume: bool) -> str:
+    """Decide whether this training resumes from the plan's last checkpoint, and say which.
+
+    Training resumes whenever `checkpoints/last.ckpt` exists, so this keeps it only for a killed run of the
+    same plan on the same data (no finish recorded), or when `resume` asks for it; otherwise a finished
+    run's checkpoints are removed and training starts from scratch.
+    """
+    import shutil
+
+    from rscale.models.training import CHECKPOINTS, LAST
+
+    state_file = workdir / RUN_STATE
+    try:
+        state = json.loads(state_file.read_text()) if state_file.exists() else {}
+    except (OSError, ValueError):
+        state = {}
+    has_checkpoint = (workdir / CHECKPOINTS / LAST).exists()
+    if not has_checkpoint:
+        decision = "starting fresh"
+    elif resume:
+        decision = "resuming from the last checkpoint of this plan (--resume-training)"
+    elif state.get("finished") is False and state.get("fingerprint") == fingerprint:
+        decision = "resuming a killed run of this plan from its last checkpoint"
+    else:
+        why = (
+            "the last run of this plan finished" if state.get("finished")
+            else "the data changed since the killed run" if state
+            else "no record of how the last run ended"
+        )
+        shutil.rmtree(workdir / CHECKPOINTS, ignore_errors=True)
+        decision = f"starting fresh ({why}; --resume-training continues from its checkpoint)"
+    workdir.mkdir(parents=True, exist_ok=True)
+    state_file.write_text(json.dumps({"fingerprint": fingerprint, "finished": False}))
+    return decision
+
+
+def finish_training(workdir: Path, fingerprint: str) -> None:
+    """Record that this plan's training ran to its end, so the next run starts fresh."""
+    (workdir / RUN_STATE).write_text(json.dumps({"fingerprint": fingerprint, "finished": True}))
+
+
 @step
 def train_model(
-    train: pa.Table, validation: pa.Table, plan: Plan, check_report: dict, fingerprint: str
+    train: pa.Table, validation: pa.Table, plan: Plan, check_report: dict, fingerprint: str, resume: bool = False
 ) -> tuple[Annotated[PackageDir, "model_package"], Annotated[TrainingSummary, "training"]]:
-    """Train the spec's model with Lightning on the plan's hardware; checkpoints make a killed run resumable."""
+    """Train the spec's model with Lightning on the plan's hardware. A killed run of the plan resumes from its
+    checkpoint; a finished one starts from scratch unless `resume` is set (`rs run --resume-training`)."""
     from rscale.models.training import train as fit
     from rscale.trackers import open_run
 
     workdir = state_dir() / "work" / plan.name / plan.hash
+    note("train", start_training(workdir, fingerprint, resume))
     run = open_run(plan, run_name=f"{plan.name}-{plan.hash}", tags=_tags(plan))
     try:
         run.log_params({"data.fingerprint": fingerprint})
@@ -57,9 +105,15 @@ def train_model(
         logger = run.lightning_logger()
         with report("train", f"{plan.model.type} on {plan.hardware.accelerator} x{plan.hardware.devices}") as status:
             result = fit(plan, train, validation, workdir, loggers=[logger] if logger else [], progress=True)
+            settings = result.settings
             status.done(
-                f"{result.epochs_run} epochs, best epoch {result.best_epoch}, {result.samples_per_second:,.0f} samples/s"
+                f"{result.epochs_run} epochs of at most {settings.get('max_epochs')} at batch "
+                f"{settings.get('batch_size')}, best epoch {result.best_epoch} by {settings.get('monitor')}, "
+                f"{result.samples_per_second:,.0f} samples/s"
             )
+        for warning in result.warnings:
+            note("train", warning, ok=False)
+        finish_training(workdir, fingerprint)
     finally:
         run.close()
     summary = TrainingSummary(
@@ -79,12 +133,15 @@ def train_model(
 def evaluate_model(
     model_package: PackageDir, training: TrainingSummary, train: pa.Table, test: pa.Table, plan: Plan
 ) -> Annotated[dict, "evaluation"]:
-    """Score the model and the baseline on the held-out split; the gate decides whether it ships."""
+    """Score the model and the baselines on the held-out split; the gate compares with the strongest and
+    decides whether it ships, with a bootstrap interval of the lift and warnings through `note`. A model that
+    passes is also compared with the one in production (models.champion)."""
     from rscale.models.champion import challenge
     from rscale.models.evaluation import evaluate
     from rscale.trackers import open_run
 
-    with report("evaluate", f"{', '.join(plan.evaluate.metrics)} vs {plan.evaluate.baseline}") as status:
+    baselines = ", ".join(plan.evaluate.baseline_names(plan.task)) or "no baseline"
+    with report("evaluate", f"{', '.join(plan.evaluate.metrics)} vs {baselines}") as status:
         evaluation = evaluate(model_package.path, plan, train, test)
         champion = challenge(plan, evaluation.metrics, test) if evaluation.gate.passed else None
         if champion is not None and not champion.passed:  # registered, but not promoted nor deployed
@@ -92,8 +149,14 @@ def evaluate_model(
         gate = evaluation.gate
         status.done(
             " ".join(f"{k}={v:.4f}" for k, v in evaluation.metrics.items())
-            + (f" | baseline {gate.metric}={gate.baseline_value:.4f}" if gate.baseline_value is not None else "")
+            + "".join(
+                f" | {name} {gate.metric}={values[gate.metric]:.4f}"
+                for name, values in evaluation.baselines.items()
+                if gate.metric in values
+            )
         )
+    for warning in evaluation.warnings:
+        note("evaluate", warning, ok=False)
     note("gate", gate.reason, ok=gate.passed)
     if champion is not None and champion.champion is not None and champion.passed:
         note("champion", champion.reason, ok=True)
@@ -101,8 +164,14 @@ def evaluate_model(
     try:
         run.log_metrics(_metric_names("test", evaluation.metrics))
         run.log_metrics(_metric_names("baseline", evaluation.baseline_metrics))
+        for name, values in evaluation.baselines.items():
+            run.log_metrics(_metric_names(f"baseline_{name}", values))
         run.log_metrics({"gate_passed": float(gate.passed)})
-        run.set_tags({"rscale.gate": "passed" if gate.passed else "failed"})
+        if gate.lift is not None:
+            run.log_metrics({"gate_lift": gate.lift})
+        if gate.interval is not None:
+            run.log_metrics({"gate_lift_low": gate.interval.low, "gate_lift_high": gate.interval.high})
+        run.set_tags({"rscale.gate": "passed" if gate.passed else "failed", "rscale.baseline": evaluation.baseline})
         run.log_dict("evaluation.json", evaluation.model_dump(mode="json"))
     finally:
         run.close()

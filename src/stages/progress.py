@@ -9,9 +9,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from rich.console import Console
+from rscale.terminal import make_console
 
-console = Console(stderr=True, highlight=False)
+console = make_console(stderr=True)
 
 
 class _Status:

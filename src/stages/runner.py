@@ -62,8 +62,10 @@ def run_compiled(
     options: dict[str, Any] | None = None,
     fingerprint: str | None = None,
     deploy: bool = True,
+    resume: bool = False,
 ) -> RunOutcome:
-    """Run the pipeline for one compiled plan on its stack and collect the outcome."""
+    """Run the pipeline for one compiled plan on its stack and collect the outcome. `resume` continues
+    training from the plan's last checkpoint even when that run finished (a killed run resumes anyway)."""
     use_project_state()
     plan = Plan.read(plan_file)
     started = time.perf_counter()
@@ -82,7 +84,7 @@ def run_compiled(
         **(options or {}),
     )
     try:
-        run = configured(plan=plan, fingerprint=fingerprint, deploy=deploy)
+        run = configured(plan=plan, fingerprint=fingerprint, deploy=deploy, resume=resume)
     except RscaleError:
         raise
     except Exception as exc:  # a step failed: surface rscale's own error rather than ZenML's wrapper
@@ -90,7 +92,72 @@ def run_compiled(
         if cause is not None:
             raise cause from None
         raise
-    return outcome(run, plan, fingerprint, time.perf_counter() - started)
+    report_cached(run)
+    result = outcome(run, plan, fingerprint, time.perf_counter() - started)
+    from rscale.planning.history import record_run
+    from rscale.stages.progress import note
+
+    try:
+        record_run(plan, fingerprint, run, result, deploy=deploy, resume=resume)  # what `rs plan` predicts the next run from
+    except OSError as exc:  # the run itself succeeded; only the next plan's prediction loses this run
+        note("plan", f"run not recorded for `rs plan`: {exc}", ok=False)
+    return result
+
+
+STEP_LABELS = {
+    "check_data": "check",
+    "load_data": "load",
+    "split_data": "split",
+    "train_model": "train",
+    "evaluate_model": "evaluate",
+    "register_model": "register",
+}
+
+
+def report_cached(run: Any) -> list[str]:
+    """One status line per step ZenML reused from its cache, with the reused result (a cache hit skips the
+    step's body, so its own line was never printed): `✓ check  3/3 checks passed (cached)`."""
+    from zenml.enums import ExecutionStatus
+
+    from rscale.stages.progress import note
+
+    lines = []
+    for name, step_run in run.steps.items():
+        if step_run.status != ExecutionStatus.CACHED:
+            continue
+        try:
+            result = cached_result(name, step_run)
+        except Exception:  # an artifact that cannot be read back still was reused
+            result = "reused"
+        lines.append(f"{STEP_LABELS.get(name, name)}: {result} (cached)")
+        note(STEP_LABELS.get(name, name), f"{result} [dim](cached)[/]")
+    return lines
+
+
+def cached_result(name: str, step_run: Any) -> str:
+    """What a reused step found, read from its stored outputs (small records) or their metadata (tables)."""
+
+    def rows(output: str) -> int:
+        return int(step_run.outputs[output][0].run_metadata.get("rows", 0))
+
+    if name == "check_data":
+        results = step_run.outputs["check_report"][0].load().get("results", [])
+        return f"{sum(1 for r in results if r.get('passed'))}/{len(results)} checks passed"
+    if name == "load_data":
+        metadata = step_run.outputs["examples"][0].run_metadata
+        return f"{int(metadata.get('rows', 0)):,} rows, {len(metadata.get('columns', []))} columns"
+    if name == "split_data":
+        return f"train {rows('train'):,} / validation {rows('validation'):,} / test {rows('test'):,}"
+    if name == "train_model":
+        training = step_run.outputs["training"][0].load()
+        return f"{training.epochs_run} epochs, best epoch {training.best_epoch}"
+    if name == "evaluate_model":
+        evaluation = step_run.outputs["evaluation"][0].load()
+        return " ".join(f"{k}={v:.4f}" for k, v in evaluation.get("metrics", {}).items())
+    if name == "register_model":
+        registration = step_run.outputs["registration"][0].load()
+        return f"model {registration.model_name} version {registration.version}"
+    return "reused"
 
 
 def _rscale_cause(exc: BaseException) -> RscaleError | None:

@@ -7,7 +7,7 @@ Snowpark. Every SQL string given to a warehouse is already in that warehouse's o
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, runtime_checkable
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -48,11 +48,24 @@ class Warehouse(Protocol):
         """Whether `table` exists (a view counts)."""
         ...
 
+    def tables(self) -> list[TableInfo]:
+        """The tables and views of the warehouse's current schema (DuckDB: every user schema), with row counts."""
+        ...
+
     def close(self) -> None: ...
 
     def __enter__(self) -> Warehouse: ...
 
     def __exit__(self, *exc: object) -> None: ...
+
+
+class TableInfo(TypedDict):
+    """One table or view, as `rs tables` lists it."""
+
+    name: str
+    kind: str  # table or view
+    rows: int | None  # None where the warehouse does not know without scanning (a view)
+    columns: int
 
 
 def connect(config: BaseModel, *, read_only: bool = False) -> Warehouse:
@@ -67,4 +80,4 @@ def connect(config: BaseModel, *, read_only: bool = False) -> Warehouse:
     return implementation(config, read_only=read_only)  # type: ignore[no-any-return]
 
 
-__all__ = ["Warehouse", "connect"]
+__all__ = ["TableInfo", "Warehouse", "connect"]

@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
 
 from rscale.errors import RscaleError
 from rscale.paths import project_root
+from rscale.warehouses import TableInfo
 
 if TYPE_CHECKING:
+    import pyarrow as pa  # imported where a table is built: `rs plan` fingerprints without it
+
     from rscale.compiler.stack import DuckDBWarehouse as DuckDBConfig
 
 MEMORY = ":memory:"
@@ -84,6 +86,8 @@ class DuckDBWarehouse:
     def query_arrow(self, sql: str) -> pa.Table:
         relation = self._con.sql(sql)
         if relation is None:
+            import pyarrow as pa
+
             return pa.table({})
         return relation.to_arrow_table()
 
@@ -113,6 +117,23 @@ class DuckDBWarehouse:
             sql += " AND table_schema = ?"
         row = self._first_row(sql, [name, *schema[-1:]])
         return bool(row and row[0])
+
+    def tables(self) -> list[TableInfo]:
+        """Every table and view outside DuckDB's own schemas, with exact row counts for tables."""
+        listing = self._con.execute(
+            "SELECT t.table_schema, t.table_name, t.table_type, COUNT(c.column_name) "
+            "FROM information_schema.tables AS t JOIN information_schema.columns AS c "
+            "ON c.table_schema = t.table_schema AND c.table_name = t.table_name AND c.table_catalog = t.table_catalog "
+            "WHERE t.table_schema NOT IN ('information_schema', 'pg_catalog') AND t.table_catalog NOT IN ('system', 'temp') "
+            "GROUP BY ALL ORDER BY 1, 2"
+        ).fetchall()
+        out: list[TableInfo] = []
+        for schema, name, kind, columns in listing:
+            full = name if schema == "main" else f"{schema}.{name}"
+            is_view = "VIEW" in str(kind).upper()
+            rows = None if is_view else self.scalar(f"SELECT COUNT(*) FROM {quote_table(full)}")
+            out.append({"name": full, "kind": "view" if is_view else "table", "rows": rows, "columns": int(columns)})
+        return out
 
     def fingerprint(self, sql: str) -> str:
         """Row count, a checksum of every row and the schema of each table the query reads, plus the query.

@@ -53,7 +53,7 @@ def test_missing_column_points_at_the_feature_and_lists_the_columns(warehouse: P
 
 
 def test_type_the_model_cannot_read_is_an_error(warehouse: Path) -> None:
-    (problem,) = _problems("specs/conversion.yaml", ["features.inputs.5.type=numeric"])
+    (problem,) = _problems("specs/conversion.yaml", ["features.inputs.4.type=numeric"])
     assert problem.message.startswith("column `device` (a numeric input) is VARCHAR in the query's result")
     assert "CAST it to a number" in (problem.fix or "")
 

@@ -34,7 +34,7 @@ def test_several_mistakes_are_reported_together_in_file_order() -> None:
     )
     problems = _problems(text, ["train.batch_size=big"])
     assert [p.dotted for p in problems] == [
-        "features.inputs[5].type",
+        "features.inputs[4].type",
         "model.type",
         "train.batch_size",
         "train.lrr",

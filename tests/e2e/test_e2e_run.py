@@ -95,6 +95,19 @@ def test_gate_blocks_a_model_that_does_not_beat_the_baseline(seeded: Path) -> No
     assert outcome.deployment["deployed"] is False
     assert "gate" in outcome.deployment["reason"]
     assert outcome.registration["stage"] is None
+    # the same run from the CLI: every step but deploy is reused from the cache and says so with its result
+    # (issue 14, stumble 6), and a blocked gate exits with its own code and what to try (stumble 4)
+    from typer.testing import CliRunner
+
+    from rscale.cli.app import app
+    from rscale.cli.main import main  # noqa: F401  (registers every command)
+
+    again = CliRunner().invoke(app, ["run", "specs/conversion.yaml", *SMALL["conversion"], "evaluate.gate.min_lift=9.0"])
+    assert again.exit_code == 4, again.output
+    text = " ".join(again.output.split())
+    assert "✓ check 4/4 checks passed (cached)" in text
+    assert f"✓ train {outcome.training['epochs_run']} epochs, best epoch {outcome.training['best_epoch']} (cached)" in text
+    assert "the gate blocked this model" in text and "train.max_epochs=" in text
 
 
 def test_changed_table_is_never_served_from_cache(seeded: Path) -> None:

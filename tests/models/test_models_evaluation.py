@@ -80,3 +80,19 @@ def test_evaluate_recs_model_beats_popularity(tmp_path):
     popularity = fit_baseline("popularity", train_table, plan).score(test)
     assert evaluation.metrics["hit_rate@10"] > popularity["hit_rate@10"]
     assert evaluation.test_rows == 300
+
+
+def test_evaluate_compares_with_the_strongest_of_several_baselines(tmp_path):
+    plan = plan_for("conversion", ["evaluate.baseline=[majority,logistic]", "evaluate.gate.min_lift=0.0",
+                                   "train.max_epochs=3"])
+    table, validation, test = conversion_table(1200, 1), conversion_table(200, 2), conversion_table(400, 3)
+    result = train(plan, table, validation, tmp_path, progress=False)
+    evaluation = evaluate(result.package_dir, plan, table, test)
+    assert set(evaluation.baselines) == {"majority", "logistic"}
+    assert evaluation.baselines["logistic"]["auc"] > evaluation.baselines["majority"]["auc"]
+    assert evaluation.baseline == "logistic" and evaluation.gate.baseline == "logistic"
+    assert evaluation.baseline_metrics == evaluation.baselines["logistic"]
+    assert "strongest baseline logistic" in evaluation.gate.reason
+    interval = evaluation.gate.interval
+    assert interval is not None and interval.resamples == 1000 and interval.rows == 400
+    assert interval.low <= evaluation.gate.lift <= interval.high  # type: ignore[operator]

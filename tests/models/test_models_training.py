@@ -127,3 +127,29 @@ def test_ddp_runs_in_a_child_with_two_processes(tmp_path, monkeypatch, recs_plan
     packages = [p.parent for p in tmp_path.rglob("manifest.json")]
     assert packages == [tmp_path / "package"]
     assert ModelPackage.load(result.package_dir).predict([{"items": ["item1"]}])[0]["items"]
+
+
+def test_settings_left_out_are_derived_from_the_row_count():
+    from rscale.compiler.spec.train import EarlyStopping, TrainSpec
+
+    small, large = TrainSpec().settings(455, "auc"), TrainSpec().settings(200_000, "hit_rate@10")
+    assert (small.batch_size, small.max_epochs, small.patience) == (32, 267, 20)  # 15 steps an epoch: many epochs
+    assert (large.batch_size, large.max_epochs, large.patience) == (512, 11, 3)
+    assert (small.monitor, small.mode) == ("val_auc", "max") and large.monitor == "val_hit_rate_at_10"
+    assert TrainSpec().settings(1000, "rmse").mode == "min" and TrainSpec().settings(1000, None).monitor == "val_loss"
+    spec = TrainSpec(max_epochs=7, batch_size=100, early_stopping=EarlyStopping(monitor="val_loss", patience=2))
+    chosen = spec.settings(455, "auc")
+    assert (chosen.max_epochs, chosen.batch_size, chosen.monitor, chosen.mode, chosen.patience) == (
+        7, 100, "val_loss", "min", 2)
+    assert chosen.derived == []
+
+
+def test_best_epoch_by_the_gate_metric_and_a_warning_when_it_is_the_last(tmp_path):
+    plan = plan_for("conversion", ["train.max_epochs=2", "train.early_stopping={monitor:null,patience:null}",
+                                   "train.lr=0.0001"])
+    result = train(plan, conversion_table(600, 1), conversion_table(200, 2), tmp_path, progress=False)
+    assert result.settings["monitor"] == "val_auc" and result.settings["patience"] == 3
+    assert all("val_auc_tie_break" in h for h in result.history)
+    best = max(result.history, key=lambda h: h["val_auc_tie_break"])["epoch"]
+    assert result.best_epoch == best == result.history[-1]["epoch"]  # a tiny lr: still improving at the end
+    assert any("train.max_epochs=4" in w for w in result.warnings)

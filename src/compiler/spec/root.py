@@ -45,11 +45,17 @@ class Spec(Block):
     checks: list[Check] = Field(
         default_factory=list, description="Data checks run in the warehouse before training; a failed `error` check stops the run."
     )
-    features: FeaturesSpec = Field(description="Which query columns the model reads and which it predicts.")
+    features: FeaturesSpec = Field(
+        description="Which query columns the model reads and which it predicts; types may be inferred from the warehouse."
+    )
     split: SplitSpec = Field(default_factory=SplitSpec, description="How rows are split into train, validation and test.")
     model: ModelSpec = Field(description="The model family, picked by `type`, and its settings.")
     train: TrainSpec = Field(default_factory=TrainSpec, description="How the Lightning Trainer runs: epochs, batch, learning rate, GPUs.")
-    evaluate: EvaluateSpec = Field(description="Metrics, the baseline to beat, and the gate that decides deployment.")
+    evaluate: EvaluateSpec | None = Field(
+        None,
+        description="Metrics, the baseline to beat, and the gate that decides deployment. Left out: the task's "
+        "metrics, its strongest fair baseline and a gate on the first metric (see `rs compile --explain`).",
+    )
     tracker: TrackerSpec = Field(
         default_factory=lambda: MlflowTrackerConfig(kind="mlflow"), description="Where runs are recorded, picked by `kind`."
     )

@@ -10,8 +10,10 @@ from rscale.compiler.spec.base import Block
 
 
 class SplitSpec(Block):
-    by: Literal["time", "key", "random"] = Field(
-        "time", description="`time`: oldest rows train, newest test. `key`: hash of `column`. `random`: seeded."
+    by: Literal["time", "key", "random"] | None = Field(
+        None,
+        description="`time`: oldest rows train, newest test. `key`: hash of `column`. `random`: seeded. "
+        "Left out: `time` when there is a time column (`column` or data.time_column), else `random`.",
     )
     column: str | None = Field(None, description="Time column for `time`, key column for `key`.")
     validation: float = Field(0.1, gt=0, lt=1, description="Fraction of rows for validation (early stopping).")
