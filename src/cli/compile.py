@@ -263,6 +263,14 @@ def gate_blocked(outcome: Any, build: Path) -> None:
 
     spec = outcome.name
     metric = outcome.gate.get("metric") or "the gated metric"
+    champion = outcome.champion or {}
+    if champion.get("passed") is False:
+        err_console.print(
+            f"[bold red]production keeps serving {champion.get('champion')}[/]: this model (registered, not "
+            f"promoted) is worse on {metric}: {champion.get('reason')}",
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_GATE_BLOCKED)
     err_console.print(
         f"[bold red]the gate blocked this model[/]: it did not beat baseline `{outcome.baseline}` on {metric}, "
         "so nothing was deployed. Things to try:",

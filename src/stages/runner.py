@@ -39,6 +39,7 @@ class RunOutcome(BaseModel):
     registration: dict[str, Any] = Field(default_factory=dict)
     deployment: dict[str, Any] = Field(default_factory=dict)
     tracker_errors: list[str] = Field(default_factory=list)
+    champion: dict[str, Any] | None = None  # the production model compared with this one (models.champion)
 
 
 def prepare(plan: Plan) -> str:
@@ -199,4 +200,5 @@ def outcome(run: Any, plan: Plan, fingerprint: str, seconds: float) -> RunOutcom
         registration=registration.model_dump(mode="json"),
         deployment=deployment.model_dump(mode="json"),
         tracker_errors=evaluation.get("tracker_errors", []),
+        champion=evaluation.get("champion"),
     )

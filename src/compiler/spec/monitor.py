@@ -10,8 +10,9 @@ from pydantic import Field
 
 from rscale.compiler.spec.base import Block
 from rscale.compiler.spec.feedback import Duration
+from rscale.errors import EXIT_MONITOR_ALARM
 
-MONITOR_ALARM_EXIT_CODE = 5
+MONITOR_ALARM_EXIT_CODE = EXIT_MONITOR_ALARM
 
 
 class MonitorSpec(Block):
