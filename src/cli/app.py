@@ -24,7 +24,8 @@ app = typer.Typer(
     name="rs",
     help="rscale: from one YAML spec to a live endpoint and back.\n\n"
     "Exit codes: 0 done; 1 run-time error; 2 spec or configuration mistake; 3 a data check failed; "
-    "4 the gate blocked the model (rs run); 5 another run of the use case is in progress; 130 interrupted.",
+    "4 the gate blocked the model (rs run); 5 a monitor threshold was crossed (rs monitor); "
+    "6 another run of the use case is in progress (rs run); 130 interrupted.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,

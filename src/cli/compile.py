@@ -110,7 +110,7 @@ def run_command(
     """Run a use case end to end: check, load, split, train, evaluate, register and deploy.
 
     Exit codes: 0 the model was deployed (or the run finished); 1 a run-time error; 2 a mistake in the spec
-    or the configuration; 3 a data check failed; 4 the gate blocked the model (it did not beat the baseline); 5 another run of this
+    or the configuration; 3 a data check failed; 4 the gate blocked the model (it did not beat the baseline); 6 another run of this
     use case is in progress.
     """
     from rscale.compiler.emit import emit, last_compiled, remember_last
@@ -269,6 +269,14 @@ def gate_blocked(outcome: Any, build: Path) -> None:
 
     spec = outcome.name
     metric = outcome.gate.get("metric") or "the gated metric"
+    champion = outcome.champion or {}
+    if champion.get("passed") is False:
+        err_console.print(
+            f"[bold red]production keeps serving {champion.get('champion')}[/]: this model (registered, not "
+            f"promoted) is worse on {metric}: {champion.get('reason')}",
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_GATE_BLOCKED)
     err_console.print(
         f"[bold red]the gate blocked this model[/]: it did not beat baseline `{outcome.baseline}` on {metric}, "
         "so nothing was deployed. Things to try:",

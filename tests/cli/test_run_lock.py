@@ -24,7 +24,7 @@ def test_a_second_run_refuses_while_the_first_holds_the_use_case(project: Path) 
         STATE["debug"] = False
         second = CliRunner().invoke(app, ["run", "specs/conversion.yaml", "--offline"])
         output = " ".join(second.output.split())
-        assert second.exit_code == 5, output
+        assert second.exit_code == 6, output
         assert f"another `rs run` of `conversion` is running (pid {first.pid}" in output and "fix:" in output
         assert not (project / "build" / "conversion").exists()  # the refused run wrote nothing
         with use_case_lock("recs"):  # another use case is not held back
