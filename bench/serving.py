@@ -5,7 +5,10 @@ Each server runs the same small tabular model package (specs/conversion.yaml's M
 - rscale: `python -m rscale.serving.server --model-dir ... --log-dir ...` (what `rs serve` starts: request
   checks, request ids and the prediction log included),
 - hand-written: bench/starlette_baseline.py,
-- MLflow: `mlflow models serve --env-manager local -w 1` on the same package as a pyfunc model (full runs only).
+- MLflow: `mlflow models serve --env-manager local -w 1` on the same package as a pyfunc model (full runs only),
+- rscale with `--workers 2` (serving.workers), and rscale with uvloop and httptools when they can be imported
+  (from the environment, or from a folder named by BENCH_FAST_SITE, e.g. one `pip install --target`ed), each
+  compared with the one-worker, asyncio + h11 rscale server of the same run.
 The load generator is wrk in another process (or bench/load_client.py when wrk is missing), closed loop, at
 1, 8 and 64 connections with one record per request, and at 8 connections with 64 records per request.
 Goals (DESIGN.md): >= 0.9 of raw Starlette's req/s; p99 < 25 ms at 64 connections; p50 < 0.5 ms for one client.
@@ -70,8 +73,9 @@ def free_port() -> int:
 class Server:
     """One server process in its own process group (MLflow's spawns uvicorn children); stopped by group id."""
 
-    def __init__(self, name: str, command: list[str], port: int, invocations: str, env: dict[str, str], log: Path):
-        self.name, self.command, self.port = name, command, port
+    def __init__(self, name: str, command: list[str], port: int, invocations: str, env: dict[str, str], log: Path,
+                 ready_text: str | None = None):
+        self.name, self.command, self.port, self.ready_text = name, command, port, ready_text
         self.url = f"http://127.0.0.1:{port}{invocations}"
         self.env, self.log_path = env, log
         self.process: subprocess.Popen | None = None
@@ -88,7 +92,9 @@ class Server:
                 raise RuntimeError(f"{self.name} server exited ({self.process.returncode}): "
                                    f"{self.log_path.read_text()[-2000:]}")
             try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/ping", timeout=1).status_code == 200:
+                if httpx.get(f"http://127.0.0.1:{self.port}/ping", timeout=1).status_code == 200 and (
+                    self.ready_text is None or self.ready_text in self.log_path.read_text()
+                ):  # with workers: only once every worker listens
                     return self
             except httpx.HTTPError:
                 pass
@@ -130,13 +136,27 @@ def load(url: str, body: str, connections: int, seconds: int, work: Path) -> dic
 def servers(package: Path, work: Path, with_mlflow: bool) -> list[Server]:
     # MLflow's CLI starts `uvicorn` by name: the interpreter's bin folder must be on PATH
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "PATH": path}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PATH": path,
+           "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)}
     port = free_port()
     found = [
         Server("rscale", [sys.executable, "-m", "rscale.serving.server", "--model-dir", str(package),
                           "--host", "127.0.0.1", "--port", str(port), "--log-dir", str(work / "predictions")],
                port, "/invocations", env, work / "rscale.log"),
     ]
+    port = free_port()
+    found.append(Server("rscale, 2 workers", [sys.executable, "-m", "rscale.serving.server", "--model-dir", str(package),
+                                              "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
+                                              "--log-dir", str(work / "predictions")],
+                        port, "/invocations", env, work / "rscale-workers.log", ready_text="2 workers"))
+    fast_site = fast_packages()
+    if fast_site is not None:
+        port = free_port()
+        fast_env = {**env, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), fast_site) if p)}
+        found.append(Server("rscale, uvloop+httptools", [sys.executable, "-m", "rscale.serving.server", "--model-dir",
+                                                         str(package), "--host", "127.0.0.1", "--port", str(port),
+                                                         "--log-dir", str(work / "predictions")],
+                            port, "/invocations", fast_env, work / "rscale-fast.log"))
     port = free_port()
     found.append(Server("hand-written Starlette", [sys.executable, "-m", "bench.starlette_baseline",
                                                    "--model-dir", str(package), "--port", str(port)],
@@ -152,6 +172,18 @@ def servers(package: Path, work: Path, with_mlflow: bool) -> list[Server]:
                   "-h", "127.0.0.1", "-p", str(port), "-w", "1"]
         found.append(Server("MLflow models serve", mlflow, port, "/invocations", env, work / "mlflow.log"))
     return found
+
+
+def fast_packages() -> str | None:
+    """Where uvloop and httptools import from: "" for this environment, BENCH_FAST_SITE's folder, or None."""
+    import importlib.util
+
+    if importlib.util.find_spec("uvloop") and importlib.util.find_spec("httptools"):
+        return ""
+    site = os.environ.get("BENCH_FAST_SITE")
+    if site and (Path(site) / "uvloop").is_dir() and (Path(site) / "httptools").is_dir():
+        return site
+    return None
 
 
 def bodies(server: str) -> dict[str, str]:
@@ -210,6 +242,14 @@ def run(quick: bool, work: Path) -> Report:
                    higher_is_better=False)
     report.compare("rscale p50, one client", median(ours, "1 record", 1, "p50_us") / 1000, GOAL_P50_MS, unit="ms",
                    higher_is_better=False)
+    for variant in ("rscale, 2 workers", "rscale, uvloop+httptools"):
+        if (variant, "1 record", 64) in samples:
+            for connections in (8, 64):
+                report.compare(f"{variant} / one worker: req/s, {connections} conn",
+                               median(variant, "1 record", connections, "req_s")
+                               / median(ours, "1 record", connections, "req_s"), None)
+            report.compare(f"{variant}: p99 at 64 conn", median(variant, "1 record", 64, "p99_us") / 1000,
+                           GOAL_P99_MS, unit="ms", higher_is_better=False)
     if ("MLflow models serve", "1 record", 64) in samples:
         report.compare("MLflow req/s / rscale req/s, 64 conn", median("MLflow models serve", "1 record", 64, "req_s")
                        / median(ours, "1 record", 64, "req_s"), None)
@@ -220,8 +260,10 @@ def run(quick: bool, work: Path) -> Report:
          "p99_ms": median(name, payload, connections, "p99_us") / 1000}
         for (name, payload, connections) in samples
     ]
-    report.notes.append(f"load generator: {generator}, closed loop, in its own process on the same 2 cores as "
-                        "the server; uvicorn without uvloop/httptools (not installed), the same for every server")
+    fast = fast_packages()
+    report.notes.append(f"load generator: {generator}, closed loop, in its own process on the same cores as "
+                        "the servers; uvicorn with asyncio and h11 except the uvloop+httptools variant "
+                        + ("(measured)" if fast is not None else "(skipped: uvloop/httptools not importable)"))
     if quick:
         report.notes.append("quick run: MLflow's server is left out")
     elif mlflow_error:
@@ -237,7 +279,8 @@ def chart(report: Report, path: Path) -> None:
 
     points = [p for p in report.extra["points"] if p["payload"] == "1 record"]
     names = list(dict.fromkeys(p["server"] for p in points))
-    colours = {"rscale": "#1565c0", "hand-written Starlette": "#9e9e9e", "MLflow models serve": "#ef6c00"}
+    colours = {"rscale": "#1565c0", "hand-written Starlette": "#9e9e9e", "MLflow models serve": "#ef6c00",
+               "rscale, 2 workers": "#2e7d32", "rscale, uvloop+httptools": "#6a1b9a"}
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
     width = 0.8 / len(names)
     for i, name in enumerate(names):

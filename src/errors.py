@@ -17,7 +17,9 @@ class RscaleError(Exception):
         self.fix = fix
 
 
-EXIT_GATE_BLOCKED = 4  # `rs run`: the model did not beat the baseline, so nothing was deployed
+EXIT_GATE_BLOCKED = 4  # `rs run`: the model did not beat the baseline (or the champion), so nothing was deployed
+EXIT_MONITOR_ALARM = 5  # `rs monitor`: a threshold of the spec's `monitor:` section was crossed
+EXIT_RUN_IN_PROGRESS = 6  # `rs run`: another run of the same use case holds its lock
 
 
 class DataCheckFailed(RscaleError):

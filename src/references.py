@@ -7,11 +7,25 @@ nowhere else: never logged, never put into an error message, never written to pl
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from rscale.compiler.spec.base import SECRET_REF
 from rscale.compiler.stack import ENV_REFERENCE
 from rscale.errors import ConfigurationError
+
+# A variable that may be given under another name: boto3 users set AWS_DEFAULT_REGION, where the AWS CLI v2
+# and SDKs also read AWS_REGION; `${env:AWS_REGION}` takes either.
+ENV_FALLBACKS = {"AWS_REGION": "AWS_DEFAULT_REGION"}
+
+
+def env_value(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The value of variable `name` (or of its ENV_FALLBACKS alternative when `name` is unset or empty)."""
+    env = os.environ if environ is None else environ
+    value = env.get(name)
+    if not value and name in ENV_FALLBACKS:
+        value = env.get(ENV_FALLBACKS[name])
+    return value or None
 
 
 def is_reference(value: str | None) -> bool:
@@ -29,15 +43,16 @@ def resolve(value: str, where: str) -> str:
     match = SECRET_REF.match(value)
     if match is not None and match.group(1) == "secret":
         return _zenml_secret(match.group(2), value, where)
-    missing = [name for name in ENV_REFERENCE.findall(value) if not os.environ.get(name)]
+    missing = [name for name in ENV_REFERENCE.findall(value) if not env_value(name)]
     if missing:
         plural = len(missing) > 1
         raise ConfigurationError(
             f"{where} is {value}, but the environment variable{'s' if plural else ''} "
             f"{', '.join(missing)} {'are' if plural else 'is'} not set",
-            fix="export " + " ".join(f"{name}=<value>" for name in missing) + " in the shell that runs `rs`",
+            fix="export " + " ".join(f"{name}=<value>" for name in missing) + " in the shell that runs `rs`"
+            + "".join(f" ({name} also reads {ENV_FALLBACKS[name]})" for name in missing if name in ENV_FALLBACKS),
         )
-    return ENV_REFERENCE.sub(lambda m: os.environ[m.group(1)], value)
+    return ENV_REFERENCE.sub(lambda m: env_value(m.group(1)) or "", value)
 
 
 def resolve_optional(value: Any, where: str) -> Any:
@@ -48,7 +63,7 @@ def resolve_optional(value: Any, where: str) -> Any:
     if not isinstance(value, str):
         return value
     match = SECRET_REF.match(value)
-    if match is not None and match.group(1) == "env" and not os.environ.get(match.group(2)):
+    if match is not None and match.group(1) == "env" and not env_value(match.group(2)):
         return None
     return resolve(value, where)
 

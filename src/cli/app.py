@@ -1,7 +1,8 @@
 """The `rs` Typer app, shared by the command modules. A thin layer: each command calls a library function.
 
-A bad spec never shows a traceback: SpecError is rendered with locations and fixes (exit code 2).
-`rs --debug ...` shows the traceback as well.
+No command shows a traceback: SpecError is rendered with locations and fixes (exit code 2), RscaleError
+with its fix, and any other error is translated by `rscale.service_errors` (naming the service, the call
+and the fix; an unexpected one says how to see the traceback). `rs --debug ...` shows the traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
+from rich.markup import escape
 
 from rscale.terminal import make_console
 
@@ -22,7 +24,8 @@ app = typer.Typer(
     name="rs",
     help="rscale: from one YAML spec to a live endpoint and back.\n\n"
     "Exit codes: 0 done; 1 run-time error; 2 spec or configuration mistake; 3 a data check failed; "
-    "4 the gate blocked the model (rs run); 130 interrupted.",
+    "4 the gate blocked the model (rs run); 5 a monitor threshold was crossed (rs monitor); "
+    "6 another run of the use case is in progress (rs run); 130 interrupted.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -59,15 +62,32 @@ def friendly_errors(fn: F) -> F:
         except RscaleError as exc:
             if STATE["debug"]:
                 raise
-            err_console.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
-            if exc.fix:
-                err_console.print(f"[bold]fix:[/] {exc.fix}", soft_wrap=True)
+            _report(exc)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err_console.print("interrupted")
             raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # typer's own exits and usage errors: already for people
+        except Exception as exc:  # noqa: BLE001 - every other error is translated, never a traceback
+            if STATE["debug"]:
+                raise
+            from rscale.service_errors import translate
+
+            translated = translate(exc)
+            _report(translated)
+            raise typer.Exit(translated.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _report(exc: Exception) -> None:
+    from rscale.errors import RscaleError
+
+    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, soft_wrap=True)
+    fix = exc.fix if isinstance(exc, RscaleError) else None
+    if fix:
+        err_console.print(f"[bold]fix:[/] {escape(fix)}", soft_wrap=True)
 
 
 def fail(message: str, fix: str | None = None, code: int = 1) -> None:

@@ -110,9 +110,11 @@ def run_command(
     """Run a use case end to end: check, load, split, train, evaluate, register and deploy.
 
     Exit codes: 0 the model was deployed (or the run finished); 1 a run-time error; 2 a mistake in the spec
-    or the configuration; 3 a data check failed; 4 the gate blocked the model (it did not beat the baseline).
+    or the configuration; 3 a data check failed; 4 the gate blocked the model (it did not beat the baseline); 6 another run of this
+    use case is in progress.
     """
     from rscale.compiler.emit import emit, last_compiled, remember_last
+    from rscale.run_lock import use_case_lock
 
     if resume:  # a sweep's own record has its spec, stack and overrides: `rs run --resume ID` is enough
         from rscale.sweeps import find_sweep
@@ -132,18 +134,22 @@ def run_command(
             from rscale.errors import ConfigurationError
 
             raise ConfigurationError("nothing compiled yet", fix="rs compile specs/recs.yaml, or rs run specs/recs.yaml")
-        render_outcome(_run_build(build, resume_training), build)
+        with use_case_lock(build.name):
+            outcome = _run_build(build, resume_training)
+        render_outcome(outcome, build)
         return
     compiled = _compile(spec, overrides, stack, multirun, offline)
-    if compiled.is_sweep:
-        from rscale.sweeps import run_sweep
+    with use_case_lock(compiled.plans[0].name):  # one run of a use case at a time; a second one refuses
+        if compiled.is_sweep:
+            from rscale.sweeps import run_sweep
 
-        _preview(compiled.plans)
-        run_sweep(compiled, resume=resume, max_parallel=max_parallel, overrides=list(overrides or []))
-        return
-    build = emit(compiled.plans[0])
-    remember_last(build)
-    render_outcome(_run_build(build, resume_training), build)
+            _preview(compiled.plans)
+            run_sweep(compiled, resume=resume, max_parallel=max_parallel, overrides=list(overrides or []))
+            return
+        build = emit(compiled.plans[0])
+        remember_last(build)
+        outcome = _run_build(build, resume_training)
+    render_outcome(outcome, build)
 
 
 def show_explanation(compiled: Any) -> None:
@@ -263,6 +269,14 @@ def gate_blocked(outcome: Any, build: Path) -> None:
 
     spec = outcome.name
     metric = outcome.gate.get("metric") or "the gated metric"
+    champion = outcome.champion or {}
+    if champion.get("passed") is False:
+        err_console.print(
+            f"[bold red]production keeps serving {champion.get('champion')}[/]: this model (registered, not "
+            f"promoted) is worse on {metric}: {champion.get('reason')}",
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_GATE_BLOCKED)
     err_console.print(
         f"[bold red]the gate blocked this model[/]: it did not beat baseline `{outcome.baseline}` on {metric}, "
         "so nothing was deployed. Things to try:",

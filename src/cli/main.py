@@ -5,6 +5,7 @@ from __future__ import annotations
 from rscale.cli import compile as _compile  # noqa: F401  compile, run
 from rscale.cli import data as _data  # noqa: F401  seed
 from rscale.cli import init as _init  # noqa: F401  init
+from rscale.cli import monitor as _monitor  # noqa: F401  monitor, replay
 from rscale.cli import plan as _plan  # noqa: F401  plan
 from rscale.cli import serving as _serving  # noqa: F401  serve, stop, predict, status, deploy, undeploy
 from rscale.cli import spec as _spec  # noqa: F401  validate, schema

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rscale.compiler.errors import Location, Problem, SpecError
+from rscale.compiler.spec.secrets import mask_secret_lines
 
 Path_ = tuple[str | int, ...]
 MASK = "********"
@@ -79,16 +80,25 @@ def load_text(text: str, file: str = "<spec>") -> Document:
                     fix="check indentation, colons, brackets and quotes on this line and the one above",
                 )
             ],
-            {file: text},
+            {file: mask_secret_lines(text)},  # the snippet must not show a credential the tree check never saw
         ) from None
     except (YAMLError, ValueError, RecursionError) as exc:  # reader errors (bad characters), deep nesting
         raise SpecError(
             [Problem(f"cannot read YAML: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
                      location=Location(file, 1, 1), fix="save the spec as plain UTF-8 YAML")],
-            {file: text},
+            {file: mask_secret_lines(text)},
         ) from None
     if raw is None:
-        raw = {}
+        raise SpecError(
+            [
+                Problem(
+                    "the spec is empty",
+                    location=Location(file, 1, 1),
+                    fix="start the spec with `spec_version: 1` and `name: ...` at the top level",
+                )
+            ],
+            {file: text},
+        )
     if not isinstance(raw, dict):
         raise SpecError(
             [
@@ -107,8 +117,16 @@ def load_text(text: str, file: str = "<spec>") -> Document:
     return Document(file, text, tree, marks, duplicates)
 
 
+MAX_SPEC_BYTES = 1024 * 1024  # a spec is a page of YAML; anything far larger is the wrong file
+
+
 def load_file(path: str | Path) -> Document:
     path = Path(path)
+    if path.exists() and not path.is_dir() and (not path.is_file() or path.stat().st_size > MAX_SPEC_BYTES):
+        # a device, a pipe or a huge file: reading it could block or exhaust memory before any check ran
+        what = "not a regular file" if not path.is_file() else f"{path.stat().st_size:,} bytes (a spec is at most 1 MiB)"
+        raise SpecError([Problem(f"cannot read the spec: {path} is {what}", location=Location(str(path)),
+                                 fix="pass the spec's YAML file, e.g. specs/NAME.yaml")])  # fmt: skip
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -49,6 +49,8 @@ def upgrade(tree: dict[str, Any]) -> dict[str, Any]:
 
 def version_problems(tree: dict[str, Any]) -> list[Problem]:
     """A spec written for a version this rscale cannot read, or cannot upgrade."""
+    if not isinstance(tree, dict):
+        return []  # an empty file or a top level that is not a mapping: the field check says so
     version = tree.get("spec_version")
     if not isinstance(version, int) or isinstance(version, bool):
         return []  # missing or not a number: the field check says so

@@ -24,11 +24,24 @@ WEIGHTS = "weights.pt"
 
 
 class RequestError(ValueError):
-    """A prediction request that does not match the package's request schema. The message names the field."""
+    """A prediction request that does not match the package's request schema.
 
-    def __init__(self, message: str) -> None:
+    `problems` lists every problem found (each naming its record and field); the message joins them.
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.problems = problems if problems is not None else [message]
+
+    @classmethod
+    def listing(cls, problems: list[str], limit: int) -> RequestError:
+        """One error for all `problems`; past `limit` the rest are counted, not listed."""
+        shown = problems[:limit]
+        if len(shown) == 1:
+            return cls(shown[0], shown)
+        more = f", stopped at {limit}" if len(problems) >= limit else ""
+        return cls(f"{len(shown)} problems{more}: " + "; ".join(shown), shown)
 
 
 def framework_versions() -> dict[str, str]:

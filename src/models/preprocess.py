@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import reprlib
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
@@ -36,6 +37,21 @@ TEXT_MAX_TOKENS = 128
 IGNORE_CLASS = -100  # multiclass targets unseen in training; cross-entropy skips them
 TOKEN = re.compile(r"\w+")
 PREPROCESS_FORMAT = 1
+MAX_PROBLEMS = 50  # problems listed in one rejection; a huge bad batch gets a bounded answer
+_ABSENT = object()  # a missing field, already reported as missing: no type problem on top
+_FLOAT_MAX = float(np.finfo(np.float64).max)
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlist, _SHOWN.maxdict = 3, 60, 60, 6, 6
+
+
+def _shown(value: Any) -> str:
+    """A short repr of a request value for an error message: bounded in length and depth, so a huge or
+    deeply nested value neither floods the answer nor overflows the stack."""
+    return _SHOWN.repr(value)
+
+
+def _where(position: int, records: list[Any]) -> str:
+    return f"record {position}" if len(records) > 1 else "request"
 
 
 def _vocabulary(values: pa.Array | pa.ChunkedArray, cap: int = MAX_VOCAB) -> list[str]:
@@ -174,6 +190,7 @@ class Preprocessor:
         self.id_column: str | None = state.get("id")
         self.input_names = [f["name"] for f in state["inputs"]]
         self._allowed = set(self.input_names) | ({self.id_column} if self.id_column else set())
+        self._required = frozenset(self.input_names)
         self._numeric_mean = torch.tensor([f["mean"] for f in self.numeric], dtype=torch.float32)
         self._numeric_std = torch.tensor([f["std"] for f in self.numeric], dtype=torch.float32)
 
@@ -458,65 +475,66 @@ class Preprocessor:
 
     # --- request records -> tensors (serving) --------------------------------------------------------
     def encode_records(self, records: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        """Check and encode request records; raises RequestError naming the record and field."""
+        """Check and encode request records; raises RequestError listing every problem of every record
+        (up to MAX_PROBLEMS), each naming the record and field."""
         if not isinstance(records, list) or not records:
             raise RequestError("expected a non-empty list of records (JSON objects)")
         numeric_rows, categorical_rows, sequences, texts = [], [], [], []
+        problems: list[str] = []
         for position, record in enumerate(records):
-            where = f"record {position}" if len(records) > 1 else "request"
             if not isinstance(record, dict):
-                raise RequestError(
-                    f"{where}: expected an object with fields {', '.join(self.input_names)}, got {type(record).__name__}"
+                problems.append(
+                    f"{_where(position, records)}: expected an object with fields {', '.join(self.input_names)}, "
+                    f"got {type(record).__name__}"
                 )
-            unknown = record.keys() - self._allowed
-            if unknown:
-                raise RequestError(
-                    f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}; expected {', '.join(self.input_names)}"
-                )
-            for name in self.input_names:
-                if name not in record:
-                    raise RequestError(f"{where}: missing field `{name}` ({self._expected(name)})")
+                continue
+            if not self._required <= record.keys() <= self._allowed:
+                problems.extend(self._shape_problems(_where(position, records), record))
             if self.numeric:
                 row = []
                 for f in self.numeric:
-                    value = record[f["name"]]
+                    value = record.get(f["name"], _ABSENT)
                     if value is None:
                         row.append(f["mean"])
-                    elif isinstance(value, (int, float)) and (not isinstance(value, bool) or f["binary"]):
+                    elif (
+                        isinstance(value, (int, float))
+                        and (not isinstance(value, bool) or f["binary"])
+                        and -_FLOAT_MAX <= value <= _FLOAT_MAX  # NaN, infinities and ints beyond float fail this
+                    ):
                         row.append(float(value))
-                    else:
-                        raise RequestError(
-                            f"{where}: field `{f['name']}` expected {self._expected(f['name'])}, got {value!r}"
-                        )
+                    elif value is not _ABSENT:
+                        problems.append(self._type_problem(_where(position, records), f["name"], value))
                 numeric_rows.append(row)
             if self.categorical:
                 row = []
                 for c in self.categorical:
-                    value = record[c["name"]]
+                    value = record.get(c["name"], _ABSENT)
                     if value is None:
                         row.append(OOV)
                     elif isinstance(value, (str, int, bool)):
                         row.append(self._index[c["vocab"]].get(str(value), OOV))
-                    else:
-                        raise RequestError(
-                            f"{where}: field `{c['name']}` expected {self._expected(c['name'])}, got {value!r}"
-                        )
+                    elif value is not _ABSENT:
+                        problems.append(self._type_problem(_where(position, records), c["name"], value))
                 categorical_rows.append(row)
             if self.sequence:
                 name = self.sequence["name"]
-                value = record[name]
-                if not isinstance(value, list) or not all(
-                    isinstance(v, (str, int)) and not isinstance(v, bool) for v in value
-                ):
-                    raise RequestError(f"{where}: field `{name}` expected {self._expected(name)}, got {value!r}")
-                index = self._index[self.sequence["vocab"]]
-                sequences.append([index.get(str(v), OOV) for v in value[-self.sequence["max_len"] :]])
+                value = record.get(name, _ABSENT)
+                if isinstance(value, list) and all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
+                    index = self._index[self.sequence["vocab"]]
+                    sequences.append([index.get(str(v), OOV) for v in value[-self.sequence["max_len"] :]])
+                elif value is not _ABSENT:
+                    problems.append(self._type_problem(_where(position, records), name, value))
             if self.text:
                 name = self.text["name"]
-                value = record[name]
-                if value is not None and not isinstance(value, str):
-                    raise RequestError(f"{where}: field `{name}` expected {self._expected(name)}, got {value!r}")
-                texts.append(value or "")
+                value = record.get(name, _ABSENT)
+                if value is None or isinstance(value, str):
+                    texts.append(value or "")
+                elif value is not _ABSENT:
+                    problems.append(self._type_problem(_where(position, records), name, value))
+            if len(problems) >= MAX_PROBLEMS:
+                break
+        if problems:
+            raise RequestError.listing(problems, MAX_PROBLEMS)
         batch: dict[str, torch.Tensor] = {}
         if self.numeric:
             batch["numeric"] = (
@@ -536,6 +554,21 @@ class Preprocessor:
         if not batch:
             batch["numeric"] = torch.zeros((len(records), 0))
         return batch
+
+    def _shape_problems(self, where: str, record: dict[str, Any]) -> list[str]:
+        """Unknown and missing fields of one record, each a problem of its own."""
+        unknown = sorted(map(str, record.keys() - self._allowed))
+        problems = []
+        if unknown:
+            shown = ", ".join(name[:60] for name in unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
+            problems.append(f"{where}: unknown field(s) {shown}; expected {', '.join(self.input_names)}")
+        problems.extend(
+            f"{where}: missing field `{name}` ({self._expected(name)})" for name in self.input_names if name not in record
+        )
+        return problems
+
+    def _type_problem(self, where: str, name: str, value: Any) -> str:
+        return f"{where}: field `{name}` expected {self._expected(name)}, got {_shown(value)}"
 
     def _expected(self, name: str) -> str:
         kind = next(f["type"] for f in self.state["inputs"] if f["name"] == name)

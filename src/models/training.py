@@ -250,8 +250,8 @@ def train_in_process(
             warnings.warn(f"{last} was trained with another model or data shape; starting afresh", stacklevel=2)
             shutil.rmtree(checkpoints, ignore_errors=True)
     if rank == 0:
-        preprocess_path.write_text(json.dumps(preprocessor.to_dict()))
-        config_path.write_text(json.dumps(model_config))
+        write_json(preprocess_path, preprocessor.to_dict())
+        write_json(config_path, model_config)
 
     module = build_module(model_config)
     train_tensors = preprocessor.transform(train)
@@ -362,6 +362,14 @@ def training_warnings(settings: Any, history: list[dict[str, float]], best_epoch
     ]
 
 
+def write_json(path: Path, value: Any) -> None:
+    """Write JSON whole or not at all (a temporary file, then a rename): a process killed mid-write, which
+    the resume promise is about, must not leave a half file that the resumed run cannot read."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(value))
+    os.replace(temporary, path)
+
+
 def _best_epoch(history: list[dict[str, float]], monitor: str, mode: str) -> int | None:
     scored = [h for h in history if monitor in h and math.isfinite(h[monitor])]
     if not scored:
@@ -425,9 +433,11 @@ class HistoryRecorder(pl.Callback):
             entry[name] = float(value)
         entry["train_seconds"] = self._last_batch - self._started
         entry["epoch"] = int(entry["epoch"])  # type: ignore[assignment]
-        self.history.append(entry)
+        # a resumed run replays any epoch its checkpoint had not yet saved when the first run was killed:
+        # the replay's entry replaces the earlier one, so each epoch is in the history once
+        self.history = [h for h in self.history if int(h["epoch"]) < entry["epoch"]] + [entry]
         if self.path is not None:
-            self.path.write_text(json.dumps(self.history))
+            write_json(self.path, self.history)
 
 
 # --- multi-GPU: in a child process ----------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -70,10 +71,26 @@ def deployer_for(plan: Plan) -> Deployer:
 
 
 # --- endpoint records under .rs/serving/ ----------------------------------------------------------------
+ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")  # a spec's name, or a package's
+
+
+def check_name(name: str) -> str:
+    """`name` when it can name an endpoint (its record, log and prediction folder live under .rs/ by that
+    name, so nothing like `../x` may pass); ConfigurationError otherwise."""
+    from rscale.errors import ConfigurationError
+
+    if not ENDPOINT_NAME.match(name):
+        raise ConfigurationError(
+            f"`{name[:80]}` cannot name an endpoint",
+            fix="use the use case's name from its spec: letters, digits, `_` and `-`, at most 63 characters",
+        )
+    return name
+
+
 def state_path(name: str) -> Path:
     from rscale.paths import serving_dir
 
-    return serving_dir() / f"{name}.json"
+    return serving_dir() / f"{check_name(name)}.json"
 
 
 def read_state(name: str) -> dict[str, Any] | None:
@@ -136,15 +153,23 @@ def read_manifest(package_dir: Path) -> dict[str, Any]:
 
 
 def latest_package(name: str) -> Path | None:
-    """The package to serve for use case `name`: the one its endpoint last served, else the newest
-    (manifest `created`) under build/<name>/, .rs/work/<name>/ (training output) or .rs/packages/
-    (packages ZenML loaded). None when there is none."""
+    """The package endpoint `name` last served, else the newest (`newest_package`)."""
     from rscale.models.package import MANIFEST
-    from rscale.paths import build_dir, state_dir
 
     state = read_state(name)
     if state and state.get("package_dir") and (Path(state["package_dir"]) / MANIFEST).is_file():
         return Path(state["package_dir"])
+    return newest_package(name)
+
+
+def newest_package(name: str) -> Path | None:
+    """The newest package (manifest `created`) of use case `name` under build/<name>/, .rs/work/<name>/
+    (training output) or .rs/packages/ (packages ZenML loaded), whatever its gate said. None when there
+    is none. `rs deploy` and `rs serve` take the production version instead (rscale.serving.versions);
+    this is what `--force` serves."""
+    from rscale.models.package import MANIFEST
+    from rscale.paths import build_dir, state_dir
+
     found: list[tuple[str, float, Path]] = []
     for root in (build_dir(name), state_dir() / "work" / name, state_dir() / "packages"):
         if not root.is_dir():
@@ -158,3 +183,11 @@ def latest_package(name: str) -> Path | None:
                 continue
             found.append((str(manifest.get("created") or ""), manifest_path.stat().st_mtime, manifest_path.parent))
     return max(found)[2] if found else None
+
+
+def record_gate(name: str, gate: dict[str, Any]) -> None:
+    """Add what is known of the served package's gate (passed, forced, registry version) to endpoint `name`'s
+    record, so `rs status` shows an endpoint that serves a model its gate did not pass."""
+    state = read_state(name)
+    if state is not None:
+        write_state(name, {**state, "gate": gate})

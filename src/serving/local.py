@@ -52,6 +52,9 @@ class LocalDeployer:
             host=getattr(tier, "host", "127.0.0.1"),
             port=getattr(tier, "port", 0),
             log_predictions=getattr(tier, "log_predictions", True),
+            workers=getattr(tier, "workers", 1),
+            log_file_max_mb=getattr(tier, "log_file_max_mb", None),
+            log_file_max_minutes=getattr(tier, "log_file_max_minutes", None),
             plan_hash=plan.hash,
             stack=plan.stack,
         )
@@ -64,6 +67,9 @@ class LocalDeployer:
         host: str = "127.0.0.1",
         port: int = 0,
         log_predictions: bool = True,
+        workers: int = 1,
+        log_file_max_mb: float | None = None,
+        log_file_max_minutes: float | None = None,
         plan_hash: str | None = None,
         stack: StackSpec | None = None,
     ) -> Endpoint:
@@ -88,6 +94,7 @@ class LocalDeployer:
             and old.get("model_version") == version
             and old.get("package_dir") == str(package_dir)
             and (not port or old.get("port") == port)
+            and int(old.get("workers") or 1) == workers
             and _ping(str(old["url"]))
         ):
             return self._endpoint(old, healthy=True)
@@ -102,9 +109,14 @@ class LocalDeployer:
             "--host", host,
             "--port", str(port),
             "--ready-file", str(ready_file),
+            "--workers", str(workers),
         ]  # fmt: skip
         if log_predictions:
             command += ["--log-dir", str(predictions_dir(name))]
+            if log_file_max_mb:
+                command += ["--log-max-file-mb", str(log_file_max_mb)]
+            if log_file_max_minutes:
+                command += ["--log-max-file-minutes", str(log_file_max_minutes)]
         with log_path.open("ab") as log:
             log.write(f"--- {_now()} starting {name}: {package_dir} (version {version})\n".encode())
             log.flush()
@@ -130,6 +142,7 @@ class LocalDeployer:
             "url": url,
             "host": host,
             "port": bound_port,
+            "workers": workers,
             "package_dir": str(package_dir),
             "model_version": version,
             "plan_hash": plan_hash,
@@ -226,6 +239,7 @@ class LocalDeployer:
             healthy=healthy,
             details={
                 "pid": state.get("pid"),
+                "workers": state.get("workers"),
                 "running": running,
                 "package_dir": state.get("package_dir"),
                 "log": state.get("log"),

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from rscale.errors import ConfigurationError, RscaleError
 from rscale.references import resolve
+from rscale.service_errors import AWS_RETRIES
 from rscale.serving.endpoint import Endpoint, remove_state, write_state
 
 if TYPE_CHECKING:
@@ -179,7 +180,7 @@ class SageMakerDeployer:
                     fix="set serving.region in the stack file, or export AWS_DEFAULT_REGION",
                 )
             read_timeout = 70 if service == "sagemaker-runtime" else 60  # invocations may take 60 s
-            config = Config(retries={"mode": "standard", "max_attempts": 4}, read_timeout=read_timeout)
+            config = Config(retries=dict(AWS_RETRIES), read_timeout=read_timeout)  # throttling, 5xx: botocore's backoff
             self._clients[service] = session.client(service, config=config)  # type: ignore[call-overload]
         return self._clients[service]
 
@@ -247,7 +248,14 @@ class SageMakerDeployer:
         else:
             # Application Auto Scaling must let go of the variant before the endpoint's config changes.
             self._remove_scaling(names.endpoint)
-            self.sagemaker.update_endpoint(EndpointName=names.endpoint, EndpointConfigName=names.version)
+            try:
+                self.sagemaker.update_endpoint(EndpointName=names.endpoint, EndpointConfigName=names.version)
+            except Exception:
+                # The endpoint still serves its previous config: give it its scaling back, then report
+                # (the CLI names the call and the fix). The new model and config are pruned by the next deploy.
+                if previous_scaling is not None:
+                    self._restore_scaling(previous_scaling)
+                raise
 
         failure = self._wait_in_service(names.endpoint, names.version)
         if failure is None:

@@ -14,7 +14,9 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import socket
+import subprocess
 import sys
 import time
 import traceback
@@ -33,20 +35,39 @@ MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker's own limit for a real-time invoca
 THREADPOOL_RECORDS = 64  # bigger batches predict off the event loop, so /ping and small requests keep flowing
 FLUSH_EVERY_S = 0.5
 _JSON = "application/json"
+NO_LOG_HEADER = "x-rscale-no-log"  # `X-Rscale-No-Log: 1` keeps a request out of the prediction log
+_TRUE = ("1", "true", "yes")
 
 
 class PredictionLog:
-    """Every prediction as one JSON line, in one append-only file per server process.
+    """Every prediction as one JSON line, in append-only files `<UTC start>-<pid>.jsonl` under `directory`.
 
     A request serializes its own lines (a few microseconds, spread evenly over requests, so no request
     waits behind a big batch of serialization); `flush`, called every FLUSH_EVERY_S and at shutdown,
-    writes them in one append. A failing disk never fails a request: lines that cannot be serialized or
-    written are counted in `failures` and dropped.
+    writes them in one append. A file that has reached `max_file_bytes`, or whose first line is older than
+    `max_file_age_s`, is closed and the next flush starts a new one; names start with the file's UTC start
+    time, so sorting names sorts files by time. A failing disk never fails a request: lines that cannot be
+    serialized or written are counted in `failures` and dropped, and `last_error` says why.
     """
 
-    def __init__(self, directory: Path, model_version: str | None, plan_hash: str | None, max_pending: int = 10_000):
-        started = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        self.path = Path(directory) / f"{started}-{os.getpid()}.jsonl"
+    def __init__(
+        self,
+        directory: Path,
+        model_version: str | None,
+        plan_hash: str | None,
+        max_pending: int = 10_000,
+        *,
+        max_file_bytes: int | None = None,
+        max_file_age_s: float | None = None,
+    ):
+        self.directory = Path(directory)
+        self.max_file_bytes = max_file_bytes
+        self.max_file_age_s = max_file_age_s
+        self.path = self._new_path()
+        self._size = 0
+        self._opened = time.monotonic()
+        self.files = 0  # files closed by rotation
+        self.last_error: str | None = None
         self.model_version = model_version
         self.plan_hash = plan_hash
         self.max_pending = max_pending
@@ -94,18 +115,43 @@ class PredictionLog:
         if not self._pending:
             return
         pending, self._pending = self._pending, []
+        if self._size and self._due():
+            self.path, self._size, self._opened = self._new_path(), 0, time.monotonic()
+            self.files += 1
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            text = "\n".join(pending) + "\n"
             # One write of whole lines: a reader never sees a line from two flushes interleaved.
             with self.path.open("a", encoding="utf-8") as file:
-                file.write("\n".join(pending) + "\n")
+                file.write(text)
+            if not self._size:
+                self._opened = time.monotonic()  # a file's age counts from its first line
+            self._size += len(text)
             self.written += len(pending)
+            if self._warned and self.last_error is not None:
+                self.last_error = None  # the disk came back; a new failure is reported again
+                self._warned = False
         except Exception as exc:  # noqa: BLE001 - logging must never take the endpoint down
             self._failed(len(pending), exc)
 
+    def _due(self) -> bool:
+        """Whether the current file is full or old enough to be closed."""
+        if self.max_file_bytes is not None and self._size >= self.max_file_bytes:
+            return True
+        return self.max_file_age_s is not None and time.monotonic() - self._opened >= self.max_file_age_s
+
+    def _new_path(self) -> Path:
+        """A file named by the UTC time it starts, so name order is time order, and never the current one."""
+        while True:
+            started = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+            path = self.directory / f"{started}-{os.getpid()}.jsonl"
+            if path != getattr(self, "path", None):
+                return path
+
     def _failed(self, lines: int, exc: Exception) -> None:
         self.failures += lines
-        if not self._warned:  # once: a full disk would otherwise flood the server log
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        if not self._warned:  # once per outage: a full disk would otherwise flood the server log
             self._warned = True
             print(f"rscale: prediction log {self.path} not written: {exc!r}", file=sys.stderr, flush=True)
 
@@ -119,7 +165,8 @@ def _builtin(value: Any) -> Any:
 
 
 def _make_dumps() -> Callable[[Any], str]:
-    """Compact JSON text of a value, from an encoder built once.
+    """Compact JSON text of a value, from an encoder built once; NaN and infinities raise ValueError (they
+    are not JSON, and a client's parser would reject the whole answer).
 
     json.dumps builds a new encoder on every call, which costs more than encoding a small record; the log
     encodes two objects per prediction. c_make_encoder is the C encoder json.dumps itself uses (absent
@@ -128,8 +175,8 @@ def _make_dumps() -> Callable[[Any], str]:
     from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 
     if c_make_encoder is None:
-        return json.JSONEncoder(separators=(",", ":"), default=_builtin).encode
-    encode = c_make_encoder(None, _builtin, encode_basestring_ascii, None, ":", ",", False, False, True)
+        return json.JSONEncoder(separators=(",", ":"), default=_builtin, allow_nan=False).encode
+    encode = c_make_encoder(None, _builtin, encode_basestring_ascii, None, ":", ",", False, False, False)
 
     def dumps(value: Any) -> str:
         return "".join(encode(value, 0))
@@ -140,9 +187,33 @@ def _make_dumps() -> Callable[[Any], str]:
 _dumps = _make_dumps()
 
 
-def _error(status: int, message: str, request_id: str) -> Response:
-    body = json.dumps({"error": message, "request_id": request_id}).encode()
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON number; send null for a missing value")
+
+
+# json.loads with Python's extensions off: NaN and Infinity are not JSON, and would reach the model.
+_DECODER = json.JSONDecoder(parse_constant=_not_json)
+
+
+def _error(status: int, message: str, request_id: str, problems: list[str] | None = None) -> Response:
+    answer: dict[str, Any] = {"error": message, "request_id": request_id}
+    if problems is not None:
+        answer["problems"] = problems
+    body = json.dumps(answer).encode()
     return Response(body, status_code=status, media_type=_JSON, headers={"x-request-id": request_id})
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 answers, as JSON with a reason like every other rejection."""
+    from starlette.exceptions import HTTPException
+
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+    request_id = os.urandom(16).hex()
+    reasons = {404: f"no such path {request.url.path!r}; POST /invocations or GET /ping", 405: f"{request.method} is not allowed here"}
+    response = _error(status, reasons.get(status, str(getattr(exc, "detail", ""))), request_id)
+    response.headers.update(headers)
+    return response
 
 
 class _TooLarge(Exception):
@@ -213,11 +284,13 @@ def create_app(
     log_dir: Path | None = None,
     *,
     max_body_bytes: int = MAX_BODY_BYTES,
+    log_max_file_bytes: int | None = None,
+    log_max_file_age_s: float | None = None,
 ) -> Starlette:
     """Load the model package at `package_dir` and return the ASGI app serving it.
 
-    Predictions are logged under `log_dir` (JSON lines) when given. The package loads here, before the
-    server listens, so `/ping` is 200 from the first request it can answer.
+    Predictions are logged under `log_dir` (JSON lines) when given, in files rotated by size and age. The
+    package loads here, before the server listens, so `/ping` is 200 from the first request it can answer.
     """
     from rscale.models.package import ModelPackage, RequestError
 
@@ -225,12 +298,22 @@ def create_app(
     manifest = package.manifest
     version = str(package.version) if package.version is not None else None
     plan_hash = manifest.get("plan_hash")
-    log = PredictionLog(Path(log_dir), version, plan_hash) if log_dir is not None else None
+    log = (
+        PredictionLog(
+            Path(log_dir), version, plan_hash, max_file_bytes=log_max_file_bytes, max_file_age_s=log_max_file_age_s
+        )
+        if log_dir is not None
+        else None
+    )
     # predict() validates as it encodes (RequestError names the field), so no separate validate() pass.
     predict: Callable[[list[dict[str, Any]]], list[Any]] = package.predict
     version_json = json.dumps(version)
 
     async def ping(request: Request) -> Response:
+        if log is not None and log.last_error is not None:
+            # Still healthy (it answers), but says that predictions are not being logged, and why.
+            report = {"prediction_log": {"path": str(log.path), "failures": log.failures, "last_error": log.last_error}}
+            return Response(json.dumps(report).encode(), status_code=200, media_type=_JSON)
         return Response(b"", status_code=200, media_type=_JSON)
 
     async def invocations(request: Request) -> Response:
@@ -239,18 +322,24 @@ def create_app(
             request_id = os.urandom(16).hex()
         content_type = request.headers.get("content-type", _JSON)
         if content_type != _JSON and content_type.partition(";")[0].strip().lower() != _JSON:
-            await _drain(request, 8 * max_body_bytes)
+            await _drain(request, 64 * max_body_bytes)
             return _error(415, f"content type must be {_JSON}, got {content_type!r}", request_id)
         try:
             raw = await _read_body(request, max_body_bytes)
         except _TooLarge as exc:
             if not exc.complete:
-                await _drain(request, 8 * max_body_bytes)
+                await _drain(request, 64 * max_body_bytes)
             return _error(413, f"the body is {exc.size} bytes or more; the limit is {max_body_bytes}", request_id)
         try:
-            body = json.loads(raw)
-        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return _error(400, f"the body is not UTF-8 text (JSON must be UTF-8): {exc.reason} at byte {exc.start}", request_id)
+        try:
+            body = _DECODER.decode(text)
+        except ValueError as exc:  # JSONDecodeError, NaN/Infinity, integers over Python's digit limit
             return _error(400, f"the body is not valid JSON: {exc}", request_id)
+        except RecursionError:
+            return _error(400, "the body is not a request: JSON nested too deeply", request_id)
         try:
             records = _records_of(body)
         except ValueError as exc:
@@ -262,23 +351,27 @@ def create_app(
             else:
                 outputs = predict(records)
         except RequestError as exc:
-            return _error(422, str(exc), request_id)
+            return _error(422, str(exc), request_id, exc.problems)
         except Exception as exc:  # noqa: BLE001 - the client gets a reason, the log gets the traceback
             traceback.print_exc(file=sys.stderr)
             return _error(500, f"prediction failed: {type(exc).__name__}", request_id)
-        if log is not None and len(outputs) > 1:
-            # Each prediction's text serves both the response and its log line.
-            output_texts = [_dumps(output) for output in outputs]
-            predictions = "[" + ",".join(output_texts) + "]"
-        else:
-            output_texts = None
-            predictions = _dumps(outputs)
-        if log is not None:
+        logged = log is not None and request.headers.get(NO_LOG_HEADER, "0").strip().lower() not in _TRUE
+        try:
+            if logged and len(outputs) > 1:
+                # Each prediction's text serves both the response and its log line.
+                output_texts = [_dumps(output) for output in outputs]
+                predictions = "[" + ",".join(output_texts) + "]"
+            else:
+                output_texts = None
+                predictions = _dumps(outputs)
+        except ValueError:  # NaN or infinity: inputs far outside what the model was trained on
+            problem = "the prediction is not a finite number: the inputs are outside the range the model can score"
+            return _error(422, problem, request_id, [problem])
+        if logged and log is not None:
             try:
-                if output_texts is None and len(records) == 1 and records[0] is body and raw[:1] == b"{":
+                if output_texts is None and len(records) == 1 and records[0] is body and text[:1] == "{":
                     # One record: log the body as received (valid UTF-8 JSON; newlines between tokens folded
                     # so the line stays one line) and the prediction as already serialized for the response.
-                    text = raw.decode()
                     if "\n" in text or "\r" in text:
                         text = text.replace("\r", " ").replace("\n", " ")
                     log.record(request_id, ts, records, outputs, input_texts=[text], output_texts=[predictions[1:-1]])
@@ -321,6 +414,7 @@ def create_app(
             Route("/endpoints/{endpoint_name}/invocations", sagemaker_runtime_invocations, methods=["POST"]),
         ],
         lifespan=lifespan,
+        exception_handlers={404: _http_error, 405: _http_error},
     )
     app.state.package = package
     app.state.prediction_log = log
@@ -358,30 +452,141 @@ def serve(
     log_dir: Path | None = None,
     ready_file: Path | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
+    log_max_file_bytes: int | None = None,
+    log_max_file_age_s: float | None = None,
+    workers: int = 1,
+    parent_pid: int | None = None,
 ) -> None:
     """Serve a package until SIGTERM/SIGINT. Writes `ready_file` ({"pid", "host", "port"}) once serving, so a
-    caller that asked for port 0 learns the port, and knows this very process (not an old one) is up."""
+    caller that asked for port 0 learns the port, and knows this very process (not an old one) is up.
+
+    `workers` > 1 starts that many server processes in all on the same port (SO_REUSEPORT: the kernel spreads
+    connections over them); this process is the first and stops the others when it stops, and each stops by
+    itself if this one dies (`parent_pid`). Each loads the package itself and logs to a file of its own.
+    uvloop and httptools are used when they are installed (`pip install "rscale[fast]"`).
+    """
     import uvicorn
 
-    app = create_app(package_dir, log_dir, max_body_bytes=max_body_bytes)
+    app = create_app(
+        package_dir,
+        log_dir,
+        max_body_bytes=max_body_bytes,
+        log_max_file_bytes=log_max_file_bytes,
+        log_max_file_age_s=log_max_file_age_s,
+    )
     sock = _listening_socket(host, port)
     bound_port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=10)
     server = uvicorn.Server(config)
+    children: list[subprocess.Popen[bytes]] = []
 
     async def run() -> None:
         task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started and not task.done():
             await asyncio.sleep(0.01)
         if server.started:
-            print(f"rscale: serving {package_dir} on http://{host}:{bound_port} (pid {os.getpid()})", flush=True)
+            if parent_pid is not None:
+                asyncio.create_task(_exit_with_parent(server, parent_pid))
+            for _ in range(workers - 1):
+                children.append(_start_worker(package_dir, host, bound_port, log_dir, max_body_bytes,
+                                              log_max_file_bytes, log_max_file_age_s))  # fmt: skip
+            await _until_workers_serve(host, bound_port, children)
+            extra = f", {workers} workers" if workers > 1 else ""
+            print(f"rscale: serving {package_dir} on http://{host}:{bound_port} (pid {os.getpid()}{extra})", flush=True)
             if ready_file is not None:
                 tmp = ready_file.with_suffix(".tmp")
-                tmp.write_text(json.dumps({"pid": os.getpid(), "host": host, "port": bound_port}))
+                tmp.write_text(json.dumps({"pid": os.getpid(), "host": host, "port": bound_port, "workers": workers}))
                 tmp.replace(ready_file)
-        await task
+        try:
+            await task
+        finally:
+            _stop_workers(children)
 
-    asyncio.run(run())
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(run())
+    else:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(run())
+
+
+def _start_worker(
+    package_dir: str | Path,
+    host: str,
+    port: int,
+    log_dir: Path | None,
+    max_body_bytes: int,
+    log_max_file_bytes: int | None,
+    log_max_file_age_s: float | None,
+) -> subprocess.Popen[bytes]:
+    """One more server process on the same host and port (its own socket, SO_REUSEPORT)."""
+    command = [
+        sys.executable, "-m", "rscale.serving.server", "--model-dir", str(package_dir), "--host", host,
+        "--port", str(port), "--max-body-bytes", str(max_body_bytes), "--parent-pid", str(os.getpid()),
+    ]  # fmt: skip
+    if log_dir is not None:
+        command += ["--log-dir", str(log_dir)]
+    if log_max_file_bytes:
+        command += ["--log-max-file-mb", str(log_max_file_bytes / (1024 * 1024))]
+    if log_max_file_age_s:
+        command += ["--log-max-file-minutes", str(log_max_file_age_s / 60)]
+    return subprocess.Popen(command, stdin=subprocess.DEVNULL)
+
+
+async def _until_workers_serve(host: str, port: int, children: list[subprocess.Popen[bytes]], timeout_s: float = 180) -> None:
+    """Wait until every worker listens (each prints nothing until then; its /proc entry shows the socket is
+    not enough), so the ready file means the whole pool serves. A worker that exits is reported, not waited for."""
+    deadline = time.monotonic() + timeout_s
+    pending = [child for child in children]
+    while pending and time.monotonic() < deadline:
+        pending = [child for child in pending if child.poll() is None and not _listens(child.pid, port)]
+        if pending:
+            await asyncio.sleep(0.05)
+    for child in children:
+        if child.poll() is not None:
+            print(f"rscale: worker pid {child.pid} exited with code {child.returncode}", file=sys.stderr, flush=True)
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether process `pid` holds a listening TCP socket on `port` (Linux /proc; elsewhere assume yes)."""
+    tables = [Path("/proc/net/tcp"), Path("/proc/net/tcp6")]
+    if not tables[0].exists():
+        return True
+    inodes = set()
+    for table in tables:
+        try:
+            lines = table.read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    try:
+        links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+    except OSError:
+        return False
+    return any(link.startswith("socket:[") and link[8:-1] in inodes for link in links)
+
+
+def _stop_workers(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+async def _exit_with_parent(server: Any, parent_pid: int) -> None:
+    """A worker stops when the process that started it is gone (even SIGKILLed): no orphan keeps the port."""
+    while os.getppid() == parent_pid:
+        await asyncio.sleep(1.0)
+    server.should_exit = True
 
 
 def serve_main(argv: list[str] | None = None) -> None:
@@ -397,7 +602,18 @@ def serve_main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080")))
     parser.add_argument("--log-dir", default=os.environ.get("RS_PREDICTIONS_DIR") or None)
     parser.add_argument("--max-body-bytes", type=int, default=MAX_BODY_BYTES, help="Larger requests get 413.")
+    parser.add_argument(
+        "--log-max-file-mb", type=float, default=_env_float("RS_PREDICTIONS_MAX_FILE_MB"),
+        help="Start a new prediction log file once one reaches this size.",
+    )
+    parser.add_argument(
+        "--log-max-file-minutes", type=float, default=_env_float("RS_PREDICTIONS_MAX_FILE_MINUTES"),
+        help="Start a new prediction log file once one is this old.",
+    )
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("RS_SERVING_WORKERS", "1")),
+                        help="Server processes on the port (SO_REUSEPORT); 1 by default.")
     parser.add_argument("--ready-file", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     model_dir = Path(args.model_dir)
     if not model_dir.exists():
@@ -410,7 +626,20 @@ def serve_main(argv: list[str] | None = None) -> None:
         log_dir=Path(args.log_dir) if args.log_dir else None,
         ready_file=Path(args.ready_file) if args.ready_file else None,
         max_body_bytes=args.max_body_bytes,
+        log_max_file_bytes=int(args.log_max_file_mb * 1024 * 1024) if args.log_max_file_mb else None,
+        log_max_file_age_s=args.log_max_file_minutes * 60 if args.log_max_file_minutes else None,
+        workers=max(1, args.workers),
+        parent_pid=args.parent_pid,
     )
+
+
+def _env_float(name: str) -> float | None:
+    value = os.environ.get(name)
+    try:
+        return float(value) if value else None
+    except ValueError:
+        print(f"serve: {name}={value!r} is not a number; ignored", file=sys.stderr)
+        return None
 
 
 if __name__ == "__main__":

@@ -6,9 +6,9 @@ point it at moto's server on 127.0.0.1.
 
 from __future__ import annotations
 
-import os
-
 from rscale.compiler.stack import StackSpec
+from rscale.references import env_value
+from rscale.service_errors import AWS_RETRIES
 from rscale.stacks.references import resolve_references
 
 
@@ -22,12 +22,14 @@ def check_aws_access(stack: StackSpec) -> list[str]:
     """Problems found reaching the stack's AWS resources; empty when every one answered. Names, never secrets."""
     resolved = resolve_references(stack)
     import boto3
+    from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
 
-    region = resolved.serving.region or resolved.orchestrator.region or os.environ.get("AWS_REGION")
+    region = resolved.serving.region or resolved.orchestrator.region or env_value("AWS_REGION")
     session = boto3.session.Session(region_name=region)
+    retries = Config(retries=dict(AWS_RETRIES))  # throttling and 5xx: botocore's bounded backoff
     try:
-        account = session.client("sts").get_caller_identity()["Account"]
+        account = session.client("sts", config=retries).get_caller_identity()["Account"]
     except (BotoCoreError, ClientError) as exc:
         return [f"stack `{stack.name}`: no usable AWS credentials ({type(exc).__name__}); set AWS_PROFILE or keys"]
     problems: list[str] = []
@@ -37,7 +39,7 @@ def check_aws_access(stack: StackSpec) -> list[str]:
         resolved.orchestrator.bucket,
         _bucket_of(resolved.serving.s3_prefix),
     ]
-    s3 = session.client("s3")
+    s3 = session.client("s3", config=retries)
     for bucket in dict.fromkeys(b for b in buckets if b):
         try:
             s3.head_bucket(Bucket=bucket)
@@ -48,7 +50,7 @@ def check_aws_access(stack: StackSpec) -> list[str]:
         resolved.orchestrator.execution_role,
         resolved.serving.role,
     ]
-    iam = session.client("iam")
+    iam = session.client("iam", config=retries)
     for role in dict.fromkeys(r for r in roles if r):
         try:
             iam.get_role(RoleName=role.rsplit("/", 1)[-1])
@@ -64,7 +66,7 @@ def check_aws_access(stack: StackSpec) -> list[str]:
             )
         else:
             try:
-                session.client("ecr").describe_repositories(registryId=registry_account, maxResults=1)
+                session.client("ecr", config=retries).describe_repositories(registryId=registry_account, maxResults=1)
             except ClientError as exc:
                 problems.append(f"stack `{stack.name}`: ECR registry `{registry.uri}` is not reachable ({_code(exc)})")
     return problems

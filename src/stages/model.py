@@ -134,13 +134,18 @@ def evaluate_model(
     model_package: PackageDir, training: TrainingSummary, train: pa.Table, test: pa.Table, plan: Plan
 ) -> Annotated[dict, "evaluation"]:
     """Score the model and the baselines on the held-out split; the gate compares with the strongest and
-    decides whether it ships, with a bootstrap interval of the lift and warnings through `note`."""
+    decides whether it ships, with a bootstrap interval of the lift and warnings through `note`. A model that
+    passes is also compared with the one in production (models.champion)."""
+    from rscale.models.champion import challenge
     from rscale.models.evaluation import evaluate
     from rscale.trackers import open_run
 
     baselines = ", ".join(plan.evaluate.baseline_names(plan.task)) or "no baseline"
     with report("evaluate", f"{', '.join(plan.evaluate.metrics)} vs {baselines}") as status:
         evaluation = evaluate(model_package.path, plan, train, test)
+        champion = challenge(plan, evaluation.metrics, test) if evaluation.gate.passed else None
+        if champion is not None and not champion.passed:  # registered, but not promoted nor deployed
+            evaluation.gate = evaluation.gate.model_copy(update={"passed": False, "reason": champion.reason})
         gate = evaluation.gate
         status.done(
             " ".join(f"{k}={v:.4f}" for k, v in evaluation.metrics.items())
@@ -153,6 +158,8 @@ def evaluate_model(
     for warning in evaluation.warnings:
         note("evaluate", warning, ok=False)
     note("gate", gate.reason, ok=gate.passed)
+    if champion is not None and champion.champion is not None and champion.passed:
+        note("champion", champion.reason, ok=True)
     run = open_run(plan, run_name=f"{plan.name}-{plan.hash}", run_id=training.tracker_run_id)
     try:
         run.log_metrics(_metric_names("test", evaluation.metrics))
@@ -169,6 +176,7 @@ def evaluate_model(
     finally:
         run.close()
     out: dict[str, Any] = evaluation.model_dump(mode="json")
+    out["champion"] = champion.model_dump(mode="json") if champion is not None else None
     out["tracker_errors"] = list(training.tracker_errors) + list(run.errors)
     return out
 

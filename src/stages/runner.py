@@ -39,11 +39,12 @@ class RunOutcome(BaseModel):
     registration: dict[str, Any] = Field(default_factory=dict)
     deployment: dict[str, Any] = Field(default_factory=dict)
     tracker_errors: list[str] = Field(default_factory=list)
+    champion: dict[str, Any] | None = None  # the production model compared with this one (models.champion)
 
 
 def prepare(plan: Plan) -> str:
     """Client-side work before the pipeline: tracker pre-flight, feedback ingest, data fingerprint."""
-    from rscale.data.feedback import ingest_predictions
+    from rscale.data.feedback import prepare_feedback
     from rscale.stacks.integrations import integration_problems
     from rscale.trackers import preflight
     from rscale.warehouses import connect
@@ -53,7 +54,7 @@ def prepare(plan: Plan) -> str:
         raise SpecError(problems)
     preflight(plan)
     with connect(plan.stack.warehouse) as warehouse:
-        ingest_predictions(warehouse, plan.name)
+        prepare_feedback(warehouse, plan)
         return warehouse.fingerprint(plan.data.sql)
 
 
@@ -199,4 +200,5 @@ def outcome(run: Any, plan: Plan, fingerprint: str, seconds: float) -> RunOutcom
         registration=registration.model_dump(mode="json"),
         deployment=deployment.model_dump(mode="json"),
         tracker_errors=evaluation.get("tracker_errors", []),
+        champion=evaluation.get("champion"),
     )

@@ -69,7 +69,25 @@ def best_yaml(plan: Any, header: str) -> str:
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
 
     Dumper.add_representer(str, represent_str)
-    return header + yaml.dump(plan.spec_tree(), Dumper=Dumper, sort_keys=False, allow_unicode=True, width=120)
+    tree = plan.spec_tree()
+    tree.update(_loop_blocks(plan))
+    return header + yaml.dump(tree, Dumper=Dumper, sort_keys=False, allow_unicode=True, width=120)
+
+
+def _loop_blocks(plan: Any) -> dict[str, Any]:
+    """`feedback` and `monitor` stay out of the plan (they never change training); carry them over from the
+    spec file, so the best member keeps its outcome query and thresholds once deployed."""
+    from rscale.compiler.errors import SpecError
+    from rscale.data.feedback import spec_of
+
+    try:
+        spec = spec_of(plan)
+    except SpecError:
+        return {}
+    blocks: dict[str, Any] = {"monitor": spec.monitor.model_dump(mode="json", exclude_none=True)}
+    if spec.feedback is not None:
+        blocks["feedback"] = spec.feedback.model_dump(mode="json", exclude_none=True)
+    return blocks
 
 
 def write_report(sweep: Any, state: dict[str, Any]) -> None:

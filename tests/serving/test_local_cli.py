@@ -66,19 +66,26 @@ def test_serve_status_predict_stop(rs, project: Path) -> None:
     assert gone.exit_code == 1 and "no endpoint named `conversion`" in gone.output
 
 
-def test_serve_by_name_finds_the_trained_package_under_build(rs, project: Path) -> None:
+def test_serve_by_name_takes_an_unregistered_package_under_build_only_with_force(rs, project: Path) -> None:
     import shutil
 
     shutil.copytree(trained_package(), project / "build" / "conversion" / "package")
-    result = rs("serve", "conversion")
+    refused = rs("serve", "conversion")  # no version of it passed a gate in the model registry
+    assert refused.exit_code == 2 and "no production version" in refused.output
+    result = rs("serve", "conversion", "--force")
     assert result.exit_code == 0, result.output
-    assert read_state("conversion")["package_dir"] == str(project / "build" / "conversion" / "package")
+    assert "FORCED" in result.output
+    state = read_state("conversion")
+    assert state["package_dir"] == str(project / "build" / "conversion" / "package")
+    assert state["gate"]["forced"] is True and state["gate"]["passed"] is None
 
 
 def test_serve_without_a_package_says_how_to_get_one(rs) -> None:
     result = rs("serve", "recs")
     assert result.exit_code == 2
-    assert "no model package found for `recs`" in result.output and "rs run specs/recs.yaml" in result.output
+    assert "`recs` has no production version" in result.output and "rs run specs/recs.yaml" in result.output
+    forced = rs("serve", "recs", "--force")
+    assert forced.exit_code == 2 and "no model package found for `recs`" in forced.output
 
 
 def test_deploy_and_undeploy_go_through_the_specs_tier(rs, project: Path) -> None:

@@ -83,3 +83,55 @@ def test_server_without_log_dir_writes_nothing(tmp_path: Path, monkeypatch: pyte
         assert client.post("/invocations", json=EXAMPLE).status_code == 200
     assert app.state.prediction_log is None
     assert list(tmp_path.rglob("*.jsonl")) == []
+
+
+def test_the_no_log_header_keeps_a_request_out_of_the_log(tmp_path: Path) -> None:
+    app = create_app(trained_package(), log_dir=tmp_path)
+    with _client(app) as client:
+        skipped = client.post("/invocations", json=EXAMPLE, headers={"X-Rscale-No-Log": "1"}).json()
+        kept = client.post("/invocations", json=EXAMPLE, headers={"X-Rscale-No-Log": "0"}).json()
+        assert skipped["predictions"] == kept["predictions"]
+    lines = [json.loads(line) for path in tmp_path.glob("*.jsonl") for line in path.read_text().splitlines()]
+    assert [line["request_id"] for line in lines] == [kept["request_id"]]
+
+
+def test_files_rotate_by_size_and_sort_by_name_in_time_order(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path, "v1", "hash", max_file_bytes=50)  # smaller than one line: a file per flush
+    for batch in range(5):
+        log.record(f"r{batch}", 1.0 + batch, [{"x": batch}], [{"score": 0.5}])
+        log.flush()
+    files = sorted(tmp_path.glob("*.jsonl"))
+    assert len(files) == 5 and log.files == 4
+    assert [json.loads(path.read_text())["request_id"] for path in files] == [f"r{batch}" for batch in range(5)]
+
+
+def test_files_rotate_by_age(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path, "v1", "hash", max_file_age_s=3600)
+    for batch in range(3):
+        log.record(f"r{batch}", 1.0, [{"x": batch}], [{"score": 0.5}])
+        log.flush()
+    assert len(list(tmp_path.glob("*.jsonl"))) == 1  # younger than an hour: one file
+    log.max_file_age_s = 1e-9  # every file is now too old
+    log.record("r3", 1.0, [{"x": 3}], [{"score": 0.5}])
+    log.flush()
+    newest = sorted(tmp_path.glob("*.jsonl"))[-1]
+    assert [json.loads(line)["request_id"] for line in newest.read_text().splitlines()] == ["r3"]
+
+
+def test_a_full_disk_never_fails_a_request_and_ping_reports_it(tmp_path: Path) -> None:
+    """A real ENOSPC: the log file is a link to /dev/full, where every write fails with 'No space left'."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    app = create_app(trained_package(), log_dir=tmp_path)
+    log: PredictionLog = app.state.prediction_log
+    log.path.symlink_to("/dev/full")
+    with _client(app) as client:
+        assert client.get("/ping").content == b""
+        for _ in range(3):
+            assert client.post("/invocations", json=EXAMPLE).status_code == 200
+        log.flush()
+        ping = client.get("/ping")
+        assert ping.status_code == 200
+        report = ping.json()["prediction_log"]
+        assert report["failures"] == 3 and "No space left" in report["last_error"]
+        assert client.post("/invocations", json=EXAMPLE).status_code == 200

@@ -11,7 +11,9 @@ from rscale.compiler.spec.checks import Check
 from rscale.compiler.spec.data import DataSpec
 from rscale.compiler.spec.evaluate import EvaluateSpec
 from rscale.compiler.spec.features import FeaturesSpec
+from rscale.compiler.spec.feedback import FeedbackSpec
 from rscale.compiler.spec.model import MODELS
+from rscale.compiler.spec.monitor import MonitorSpec
 from rscale.compiler.spec.serving import SERVING, LocalTier
 from rscale.compiler.spec.split import SplitSpec
 from rscale.compiler.spec.tracker import TRACKERS, MlflowTrackerConfig
@@ -59,4 +61,10 @@ class Spec(Block):
     )
     serving: ServingSpec = Field(
         default_factory=lambda: LocalTier(tier="local"), description="How the model is served, picked by `tier`."
+    )
+    feedback: FeedbackSpec | None = Field(
+        None, description="How the outcome of a served prediction is found in the warehouse (for `rs monitor` and retraining)."
+    )
+    monitor: MonitorSpec = Field(
+        default_factory=MonitorSpec, description="Thresholds `rs monitor` checks; crossing one exits with code 5."
     )

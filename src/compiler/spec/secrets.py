@@ -69,3 +69,42 @@ def env_name_for(path: Path_) -> str:
     """A suggested environment variable name for the secret at `path`, e.g. TRACKER_API_TOKEN."""
     words = [str(p) for p in path if isinstance(p, str)][-2:] or ["secret"]
     return re.sub(r"[^A-Z0-9]+", "_", "_".join(words).upper()).strip("_")
+
+
+MASK = "********"
+# `key: value` in block style (`password: x`) or inside a flow mapping (`{api_token: x, ...}`).
+_KEY_VALUE = re.compile(r"""(?P<key>[\w.-]+)(?P<sep>["']?[ \t]*:[ \t]+)(?P<value>"[^"\n]*"|'[^'\n]*'|[^,}\]\s#][^,}\]#\r\n]*)""")
+
+
+def mask_secret_lines(text: str) -> str:
+    """The text with every value that looks like a credential replaced by MASK, line by line.
+
+    For text that does not parse (a YAML syntax error's snippet), where the tree-based search cannot run:
+    values under secret-sounding keys and values of a known credential shape are masked, and so is every
+    line of a private key block.
+    """
+    out: list[str] = []
+    in_key_block = False
+    for line in text.splitlines(keepends=True):
+        if in_key_block:
+            out.append(MASK + ("\n" if line.endswith("\n") else ""))
+            in_key_block = "-----END" not in line
+            continue
+
+        def masked(match: re.Match[str]) -> str:
+            value = match.group("value").strip().strip("'\"")
+            if SECRET_KEY.search(match.group("key")) and not SECRET_REF.match(value) and value.lower() not in NOT_A_SECRET:
+                return match.group("key") + match.group("sep") + MASK
+            return match.group(0)
+
+        line = _KEY_VALUE.sub(masked, line)
+        for shape, what in SECRET_SHAPES:
+            if what == "a private key" and shape.search(line):
+                in_key_block = "-----END" not in line.split("-----BEGIN", 1)[1]
+                line = shape.sub(MASK, line)
+            elif what.startswith("a password"):  # only the password part of a URL
+                line = shape.sub(lambda m: m.group(0).replace(m.group(1), MASK), line)
+            else:
+                line = shape.sub(MASK, line)
+        out.append(line)
+    return "".join(out)

@@ -14,6 +14,12 @@ SERVING: Registry = Registry("serving tier", key="tier")
 
 class _Tier(Block):
     log_predictions: bool = Field(True, description="Log every prediction for feedback joins.")
+    log_file_max_mb: float = Field(
+        64.0, gt=0, description="Start a new prediction log file (JSON lines) once the current one reaches this size."
+    )
+    log_file_max_minutes: float = Field(
+        60.0, gt=0, description="Start a new prediction log file once the current one's first line is this old."
+    )
 
 
 @SERVING.register("local", impl="rscale.serving.local:LocalDeployer")
@@ -23,6 +29,9 @@ class LocalTier(_Tier):
     tier: Literal["local"]
     host: str = Field("127.0.0.1", description="Address the local server binds.")
     port: int = Field(0, ge=0, le=65535, description="0 picks a free port.")
+    workers: int = Field(
+        1, ge=1, le=64, description="Server processes sharing the port (SO_REUSEPORT), each with the model loaded."
+    )
 
 
 @SERVING.register("serverless", impl="rscale.serving.sagemaker:SageMakerDeployer")
