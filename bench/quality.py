@@ -10,7 +10,9 @@ reads it. The tables here are the small ones scikit-learn ships (breast cancer: 
 multiclass, 178 rows; diabetes: regression, 442 rows), each run with the tabular model's DEFAULT training
 settings (the spec sets no train block) and the task's default baselines. The random split of 10%
 validation and 20% test gives breast cancer exactly the 455 train+validation / 114 test rows of issue 12.
-Session datasets (the demo generator and others) register here the same way, from bench/generators.py.
+Session datasets run `specs/recs.yaml` exactly as shipped on the demo generator (`rs seed`'s shop) and on
+the two generators of other structure in bench/generators.py, with the ranking baselines (popularity,
+item_to_item, session_knn).
 
     python -m bench quality [--quick]          figures to bench/results/quality.{json,png}
     python -m bench.quality [DIR]              the Markdown table for BENCHMARKS.md, from DIR's quality.json
@@ -122,6 +124,52 @@ def diabetes(quick: bool) -> Dataset:
                              pa.array(table["progression"].to_numpy().astype("float64")))
     spec = table_spec("diabetes", table, "progression", "numeric", ["rmse", "r2"], "rmse")
     return Dataset("diabetes", table, spec, about="regression, 442 rows x 10 numeric")
+
+
+# --- sessions: the demo generator and two of other structure ------------------------------------------
+SESSIONS_SPEC = REPO / "specs" / "recs.yaml"
+
+
+def sessions_dataset(name: str, events: pa.Table, about: str) -> Dataset:
+    """The rows `specs/recs.yaml` as shipped reads from an `events` table: its own query (as transpiled for
+    DuckDB) run over the events in an in-memory DuckDB, so the model sees exactly what `rs run` gives it."""
+    import duckdb
+
+    plan = plan_of(Dataset(name, pa.table({}), spec_path=SESSIONS_SPEC))
+    connection = duckdb.connect()
+    connection.register("events", events)
+    table = connection.sql(plan.data.sql).to_arrow_table()
+    connection.close()
+    return Dataset(name, table, spec_path=SESSIONS_SPEC, about=about)
+
+
+@dataset("sessions_demo")
+def sessions_demo(quick: bool) -> Dataset:
+    from rscale.data.seed import DEFAULT_SESSIONS, demo_tables
+
+    sessions = 4_000 if quick else DEFAULT_SESSIONS
+    _items, events = demo_tables(sessions=sessions, seed=0)
+    return sessions_dataset("sessions_demo", events, f"`rs seed`'s shop, {sessions:,} sessions (rscale.data.seed)")
+
+
+@dataset("sessions_markov_themes")
+def sessions_markov_themes(quick: bool) -> Dataset:
+    from bench.generators import markov_themes
+
+    sessions = 4_000 if quick else 40_000
+    return sessions_dataset(
+        "sessions_markov_themes", markov_themes(sessions), f"themes x first-order transitions, {sessions:,} sessions"
+    )
+
+
+@dataset("sessions_latent_drift")
+def sessions_latent_drift(quick: bool) -> Dataset:
+    from bench.generators import latent_drift
+
+    sessions = 3_000 if quick else 30_000
+    return sessions_dataset(
+        "sessions_latent_drift", latent_drift(sessions), f"drifting taste in a latent space, {sessions:,} sessions"
+    )
 
 
 # --- running one dataset ----------------------------------------------------------------------------

@@ -73,6 +73,18 @@ def task_of(spec: Spec) -> str:
 
 
 @register_check
+def attention_heads_divide_dim(spec: Spec) -> Iterator[Problem]:
+    model = spec.model
+    if model.type == "session_rec" and model.encoder == "sasrec" and model.dim % model.heads:
+        fits = [h for h in range(1, 17) if model.dim % h == 0]
+        yield Problem(
+            f"model.dim {model.dim} does not divide into {model.heads} attention heads",
+            path=("model", "heads"),
+            fix=f"use heads in {', '.join(map(str, fits))}, or a dim that is a multiple of {model.heads}",
+        )
+
+
+@register_check
 def target_is_not_an_input(spec: Spec) -> Iterator[Problem]:
     for index, feature in enumerate(typed_inputs(spec)):
         if feature.name == typed_target(spec).name:

@@ -4,19 +4,20 @@
 `items(item_id, category, price)` and `events(session_id, user_id, item_id, category, event_type,
 event_time, device, price)` with event types view, add_to_cart and purchase, over about 60 days.
 
-How a session is drawn, and why:
-- Items have power-law popularity, a category, and a price tier within their category. A popularity
-  baseline therefore scores something, as it does on real shops.
-- Each session has a latent intent fixed at its start: a category and a price tier. Each view after the
-  first comes from a mixture: an item of the intent, drawn by popularity (55%); a successor of the
-  previous item, items often browsed one after the other, sometimes in another category (15%); or a
-  detour to any item of the catalogue (30%).
-- So the next item depends on more than the last item: the last item is often a detour or a successor,
-  while the session's earlier items still reveal its intent. A sequence model (a GRU over the session's
-  items) can infer the intent and beat both a popularity baseline and an item-to-item baseline that only
-  looks at the last item, on hit rate@10 for the next view. That is what `specs/recs.yaml` gates on.
-  (A per-session "theme" subset of the intent was tried and dropped: a GRU trained for a few epochs on
-  one target per session could not learn it, while last-item co-occurrence caught it at once.)
+How a session is drawn. Each ingredient is a pattern seen in real shop logs; none is there to favour
+one recommender, and which model wins on this data is measured (`python -m bench quality`), not designed:
+- Items have power-law popularity, a category, and a price tier within their category, so popularity
+  alone scores something, as it does in real shops.
+- Each session starts with an intent, a category and a price tier, which may change along the way
+  (8% of views switch to a new intent: shoppers change their mind).
+- Each view after the first comes from a mixture: an item of the current intent, by popularity (45%); a
+  successor of the previous item, items often browsed one after the other, sometimes in another
+  category (25%: directed item-to-item structure that a transition count can learn); a return to an item
+  viewed earlier in the session, the recent ones likelier (12%: re-views, as when comparing products);
+  or a detour to a popular item anywhere in the shop (18%).
+- So the last item predicts a lot (successors, re-views), the session as a whole predicts more (its
+  intent), and some views are noise. Item-to-item transitions, session-kNN and sequence models all have
+  something to find; the two extra generators in bench/generators.py have other structures.
 - Carts and purchases depend on session features: more views and carts, a desktop device and a lower
   price tier make a purchase likelier, so `specs/conversion.yaml` has real signal to beat the majority.
 
@@ -56,10 +57,12 @@ class Shape:
     max_views: int = 30
     mean_extra_views: float = 5.0
     # Where each view after the first comes from: the session's intent, a successor of the previous item,
-    # or a detour to any item (drawn by popularity ** detour_exponent: 0 is uniform over the catalogue).
-    p_intent: float = 0.55
-    p_successor: float = 0.15
-    detour_exponent: float = 0.3
+    # an earlier view of the session, or a detour to any item (drawn by popularity ** detour_exponent).
+    p_intent: float = 0.45
+    p_successor: float = 0.25
+    p_repeat: float = 0.12
+    p_switch: float = 0.08  # chance, per view, that the session's intent changes
+    detour_exponent: float = 0.7
     popularity_exponent: float = 1.05
 
 
@@ -177,15 +180,17 @@ class _Views:
 
 
 def _views(rng: np.random.Generator, shape: Shape, catalogue: _Catalogue, sessions: int) -> _Views:
-    intent = rng.choice(len(catalogue.intent_weights), size=sessions, p=catalogue.intent_weights)
-    # Items of the session's intent are drawn by popularity within the intent's pool (inverse CDF per row).
-    pool = catalogue.pools[intent]
-    weights = np.exp(catalogue.pool_logits[intent])
+    n_intents = len(catalogue.intent_weights)
+    intent = rng.choice(n_intents, size=sessions, p=catalogue.intent_weights)
+    first_intent = intent.copy()
+    # Items of an intent are drawn by popularity within the intent's pool (inverse CDF per row).
+    weights = np.exp(catalogue.pool_logits)
     pool_cdf = np.cumsum(weights, axis=1) / weights.sum(axis=1, keepdims=True)
 
     def from_intent(rows: np.ndarray) -> np.ndarray:
-        pick = (pool_cdf[rows] < rng.random(rows.size)[:, None]).sum(axis=1)
-        return pool[rows, np.minimum(pick, pool.shape[1] - 1)]
+        cdf = pool_cdf[intent[rows]]
+        pick = (cdf < rng.random(rows.size)[:, None]).sum(axis=1)
+        return catalogue.pools[intent[rows], np.minimum(pick, catalogue.pools.shape[1] - 1)]
 
     lengths = np.minimum(
         1 + rng.poisson(shape.mean_extra_views, sessions) + (rng.random(sessions) < 0.6), shape.max_views
@@ -195,24 +200,29 @@ def _views(rng: np.random.Generator, shape: Shape, catalogue: _Catalogue, sessio
     detour = popular**shape.detour_exponent
     detour /= detour.sum()
     # First view: usually an item of the intent (the shopper arrives with an intent), sometimes a popular item.
-    first_intent = from_intent(np.arange(sessions))
-    views[:, 0] = np.where(rng.random(sessions) < 0.85, first_intent, rng.choice(len(popular), sessions, p=popular))
+    start = from_intent(np.arange(sessions))
+    views[:, 0] = np.where(rng.random(sessions) < 0.85, start, rng.choice(len(popular), sessions, p=popular))
+    recency = 0.5 ** np.arange(shape.max_views)  # a re-view picks an earlier view, the recent ones likelier
     for step in range(1, shape.max_views):
         live = np.flatnonzero(lengths > step)
         if live.size == 0:
             break
+        switch = live[rng.random(live.size) < shape.p_switch]
+        intent[switch] = rng.choice(n_intents, size=switch.size, p=catalogue.intent_weights)
         previous = views[live, step - 1]
         source = rng.random(live.size)
         intended = from_intent(live)
         successor_slot = rng.choice(shape.successors, size=live.size, p=_successor_slot_weights(shape.successors))
         from_successor = catalogue.successors[previous, successor_slot]
+        ago_cdf = np.cumsum(recency[:step]) / recency[:step].sum()
+        ago = np.minimum((ago_cdf[None, :] < rng.random(live.size)[:, None]).sum(axis=1), step - 1)
+        from_earlier = views[live, step - 1 - ago]
         from_popular = rng.choice(len(popular), size=live.size, p=detour)
-        views[live, step] = np.where(
-            source < shape.p_intent,
-            intended,
-            np.where(source < shape.p_intent + shape.p_successor, from_successor, from_popular),
+        cut = np.cumsum([shape.p_intent, shape.p_successor, shape.p_repeat])
+        views[live, step] = np.select(
+            [source < cut[0], source < cut[1], source < cut[2]], [intended, from_successor, from_earlier], from_popular
         )
-    return _Views(views, lengths, intent)
+    return _Views(views, lengths, first_intent)
 
 
 def _successor_slot_weights(k: int) -> np.ndarray:

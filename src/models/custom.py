@@ -25,7 +25,7 @@ from rscale.models.task_module import TaskSteps
 
 SUPPLIED = ("training_step", "configure_optimizers")
 VALIDATION = ("validation_step", "on_validation_epoch_start", "on_validation_epoch_end")
-TRAINING_STEP_PARTS = ("_add_train_loss", "_log_train_loss")  # what rscale's training_step calls
+TRAINING_STEP_PARTS = ("training_loss", "_add_train_loss", "_log_train_loss")  # what rscale's training_step calls
 
 
 def import_module_class(reference: str) -> type:
@@ -60,7 +60,8 @@ class CustomModel:
             name: TaskSteps.__dict__[name] for name in SUPPLIED if not _defines(user_class, name)
         }
         if "training_step" in borrowed:
-            borrowed.update({name: TaskSteps.__dict__[name] for name in TRAINING_STEP_PARTS})
+            # a loss of the user's own (same name) is what rscale's training_step then optimises
+            borrowed.update({name: TaskSteps.__dict__[name] for name in TRAINING_STEP_PARTS if not hasattr(user_class, name)})
         if not _defines(user_class, "validation_step"):
             borrowed.update({name: TaskSteps.__dict__[name] for name in VALIDATION})
         module_class = type(user_class.__name__, (user_class,), {**borrowed, "__module__": user_class.__module__})

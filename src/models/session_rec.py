@@ -1,17 +1,36 @@
-"""Next-item recommendation: embed the session's last items, encode them (GRU or mean), score every item.
+"""Next-item recommendation: encode the session's items, score every item of the catalogue.
 
-Scores are the session encoding dotted with the same item embeddings (weight tying) plus a learned
-per-item bias, which carries popularity, trained with a full softmax over the catalogue.
+Encoders (`model.encoder`):
+    gru        a GRU over the items, as GRU4Rec (Hidasi et al., 2016)
+    sasrec     causal self-attention with learned positions, as SASRec (Kang and McAuley, 2018)
+    mean       the mean of the item embeddings (an order-free bag, for comparison)
+
+Training learns from every position of a session, as both papers do: the history and the next item
+together are the session s_1..s_n, and position i predicts s_(i+1) from s_1..s_i, so a session of n
+items gives n-1 examples instead of one. Evaluation and serving read the encoding after the last item
+of the history, which is the same function of the same prefix. Scores are the encoding dotted with the
+item embeddings (weight tying) plus a learned per-item bias that carries popularity. The loss is a full
+softmax over the catalogue, or, when positions x items would not fit (large catalogues), a softmax over
+the batch's own targets plus a shared sample of popular items, corrected by each item's sampling
+probability (the logQ correction of sampled softmax).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from rscale.models.preprocess import OOV
 from rscale.models.task_module import TaskModule
+
+TRANSITIONS = 50  # successors kept per item in the transition memory
+MEMORY_ITEMS = 2  # the last this-many items of the session read the transition memory
+FULL_SOFTMAX_CELLS = 64 * 1024 * 1024  # positions x items above which training samples the softmax
+SAMPLED_NEGATIVES = 8192
 
 
 class SessionRecModel(TaskModule):
@@ -19,27 +38,201 @@ class SessionRecModel(TaskModule):
         super().__init__(model_config)
         config = model_config["model"]
         dim, n_items = config["dim"], self.shapes["n_items"]
+        self.max_len = int(self.shapes.get("max_len") or config["max_len"])
         self.items = nn.Embedding(n_items, dim, padding_idx=0)
         nn.init.normal_(self.items.weight, std=0.05)
         with torch.no_grad():
             self.items.weight[0].zero_()
         self.item_bias = nn.Parameter(torch.zeros(n_items))
         self.encoder = config["encoder"]
-        self.gru = nn.GRU(dim, dim, batch_first=True) if self.encoder == "gru" else None
-        self.project = nn.Linear(dim, dim)
         self.dropout = nn.Dropout(config["dropout"])
+        self.gru = nn.GRU(dim, dim, batch_first=True) if self.encoder == "gru" else None
+        if self.encoder == "sasrec":
+            heads = config.get("heads") or 1
+            self.positions = nn.Embedding(self.max_len, dim)
+            nn.init.normal_(self.positions.weight, std=0.05)
+            layer = nn.TransformerEncoderLayer(
+                dim, heads, dim_feedforward=2 * dim, dropout=config["dropout"], batch_first=True, norm_first=True
+            )
+            self.attention = nn.TransformerEncoder(layer, config.get("layers") or 2, enable_nested_tensor=False)
+            self.attention_norm = nn.LayerNorm(dim)
+        self.project = nn.Linear(dim, dim)
+        self.recency = nn.Parameter(torch.zeros(self.max_len))  # repeat score by views ago (0: the last view)
+        self.repeat_gate = nn.Linear(dim, 1)
+        nn.init.zeros_(self.repeat_gate.weight)
+        nn.init.zeros_(self.repeat_gate.bias)
+        self.use_transitions = bool(config.get("transitions", True))
+        if self.use_transitions:
+            width = min(TRANSITIONS, n_items)
+            # counted from the training split when training starts; saved with the weights, so serving reads them
+            self.register_buffer("successors", torch.zeros(n_items, width, dtype=torch.int64))
+            self.register_buffer("successor_counts", torch.zeros(n_items, width))
+            self.transition_weight = nn.Parameter(torch.tensor([1.0] + [0.0] * (MEMORY_ITEMS - 1)))
+            self.transition_gate = nn.Linear(dim, MEMORY_ITEMS)
+            nn.init.zeros_(self.transition_gate.weight)
+            nn.init.zeros_(self.transition_gate.bias)
+
+    # --- encoding ---------------------------------------------------------------------------------
+    def encode_positions(self, sequence: torch.Tensor) -> torch.Tensor:
+        """The session's state after each position [B, L, dim] (right-padded: later positions are ignored)."""
+        embedded = self.items(sequence)
+        if self.encoder == "gru":
+            states, _ = self.gru(self.dropout(embedded))  # type: ignore[misc]
+        elif self.encoder == "sasrec":
+            width = sequence.shape[1]
+            positions = torch.arange(width, device=sequence.device).clamp(max=self.max_len - 1)
+            hidden = self.dropout(embedded * math.sqrt(embedded.shape[-1]) + self.positions(positions))
+            causal = torch.triu(torch.ones(width, width, dtype=torch.bool, device=sequence.device), diagonal=1)
+            # right padding comes after every real item, so the causal mask alone keeps it out of real positions
+            states = self.attention_norm(self.attention(hidden, mask=causal, is_causal=True))
+        else:
+            mask = (sequence != 0).unsqueeze(-1).to(embedded.dtype)
+            sums = (self.dropout(embedded) * mask).cumsum(dim=1)
+            states = sums / mask.cumsum(dim=1).clamp(min=1)
+        return self.project(self.dropout(states))
 
     def encode(self, sequence: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        embedded = self.dropout(self.items(sequence))
-        if self.gru is not None:
-            states, _ = self.gru(embedded)
-            # right-padded: the state after the last real item (an empty session reads the padding state)
-            last = (lengths - 1).clamp(min=0)
-            hidden = states[torch.arange(len(sequence), device=sequence.device), last]
-        else:
-            hidden = embedded.sum(dim=1) / lengths.clamp(min=1).unsqueeze(1).to(embedded.dtype)
-        return self.project(self.dropout(hidden))
+        """The state after the last real item of each session [B, dim] (an empty session reads position 0)."""
+        states = self.encode_positions(sequence)
+        last = (lengths - 1).clamp(min=0)
+        return states[torch.arange(len(sequence), device=sequence.device), last]
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        hidden = self.encode(batch["sequence"], batch["lengths"])
-        return hidden @ self.items.weight.T + self.item_bias
+        sequence, lengths = batch["sequence"], batch["lengths"]
+        states = self.encode_positions(sequence)
+        rows = torch.arange(len(sequence), device=sequence.device)
+        last = (lengths - 1).clamp(min=0)
+        hidden = states[rows, last]
+        scores = hidden @ self.items.weight.T + self.item_bias
+        items, boost = self._repeats(sequence, lengths, states)
+        scores = scores.scatter_add(1, items[rows, last], boost[rows, last].to(scores.dtype))
+        if self.use_transitions:
+            items, boost = self._transitions(sequence, states)
+            scores = scores.scatter_add(1, items[rows, last], boost[rows, last].to(scores.dtype))
+        return scores
+
+    def _transitions(
+        self, sequence: torch.Tensor, states: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """For every position t: the successors of the items at t, t-1, ... [B, L, MEMORY_ITEMS * width] and
+        their scores, log(1 + count) times a learned weight per recency and state.
+
+        With `labels` (training), the transition from position t to its own label is left out of the counts.
+        """
+        batch, width = sequence.shape
+        parts_items, parts_scores = [], []
+        weights = self.transition_weight[None, None, :] + self.transition_gate(states)  # [B, L, MEMORY_ITEMS]
+        for back in range(MEMORY_ITEMS):
+            source = torch.cat([sequence.new_zeros(batch, back), sequence[:, : width - back]], dim=1)  # item at t-back
+            successors, counts = self.successors[source], self.successor_counts[source]  # [B, L, K]
+            if labels is not None and back == 0:
+                own = successors.eq(labels.unsqueeze(-1)) & counts.gt(0)
+                counts = counts - own.to(counts.dtype)
+            evidence = torch.where(source.ge(OOV + 1).unsqueeze(-1), torch.log1p(counts), torch.zeros_like(counts))
+            parts_items.append(successors)
+            parts_scores.append(evidence * weights[..., back : back + 1])
+        return torch.cat(parts_items, dim=-1), torch.cat(parts_scores, dim=-1)
+
+    def on_train_start(self) -> None:
+        """Count the transition memory and the item frequencies from the training rows (rscale's loader holds
+        them as tensors). A resumed run counts the same rows again and keeps its trained bias."""
+        dataset = getattr(self.trainer.train_dataloader, "dataset", None)
+        tensors = getattr(dataset, "tensors", None)
+        if tensors is None or "sequence" not in tensors:
+            return
+        if self.use_transitions:
+            self.count_transitions(tensors["sequence"], tensors["lengths"], tensors["target"])
+        if self.trainer.current_epoch == 0 and self.trainer.global_step == 0:
+            self.start_from_popularity(tensors["sequence"], tensors["target"])
+
+    @torch.no_grad()
+    def start_from_popularity(self, sequence: torch.Tensor, target: torch.Tensor) -> None:
+        """item_bias = log of each item's share of the training views (plus one), padding and OOV excluded."""
+        n_items = self.item_bias.shape[0]
+        items = torch.cat([sequence.reshape(-1), target.reshape(-1)])
+        counts = torch.bincount(items[items.ge(OOV + 1)], minlength=n_items).float() + 1.0
+        counts[: OOV + 1] = 1.0
+        self.item_bias.copy_((counts / counts.sum()).log().to(self.item_bias.device))
+
+    @torch.no_grad()
+    def count_transitions(self, sequence: torch.Tensor, lengths: torch.Tensor, target: torch.Tensor) -> None:
+        """Fill the memory: for each item, its TRANSITIONS most frequent next items in whole training sessions."""
+        n_items, width = self.successors.shape
+        full = torch.cat([sequence, sequence.new_zeros(len(sequence), 1)], dim=1)
+        full[torch.arange(len(full)), lengths] = target
+        source, following = full[:, :-1].reshape(-1), full[:, 1:].reshape(-1)
+        keep = source.ge(OOV + 1) & following.ge(OOV + 1)
+        pairs = source[keep] * n_items + following[keep]
+        codes, counts = torch.unique(pairs, return_counts=True)
+        source, following = codes // n_items, codes % n_items
+        # strongest first within each source item, then the first `width` of each
+        order = torch.argsort(source.double() * (counts.max() + 1) - counts.double(), stable=True)
+        source, following, counts = source[order], following[order], counts[order]
+        first = torch.searchsorted(source, source, right=False)
+        rank = torch.arange(len(source)) - first
+        inside = rank < width
+        self.successors.zero_()
+        self.successor_counts.zero_()
+        device = self.successors.device
+        self.successors[source[inside].to(device), rank[inside].to(device)] = following[inside].to(device)
+        self.successor_counts[source[inside].to(device), rank[inside].to(device)] = counts[inside].float().to(device)
+
+    def _repeats(
+        self, sequence: torch.Tensor, lengths: torch.Tensor, states: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """For every position t: the session's items up to t [B, L, L] and the repeat score each adds.
+
+        Item j adds recency[t - j] + repeat_gate(state_t) when j <= t and j is a real view; 0 otherwise.
+        """
+        width = sequence.shape[1]
+        position = torch.arange(width, device=sequence.device)
+        ago = position[:, None] - position[None, :]  # [t, j]
+        seen = (ago >= 0)[None] & (position[None, None, :] < lengths[:, None, None])
+        seen = seen & sequence.ge(OOV + 1)[:, None, :]
+        weight = self.recency[ago.clamp(min=0, max=self.max_len - 1)][None] + self.repeat_gate(states)  # [B, t, j]
+        items = sequence[:, None, :].expand(-1, width, -1)
+        return items, torch.where(seen, weight, torch.zeros((), dtype=weight.dtype, device=weight.device))
+
+    # --- training: every position -----------------------------------------------------------------
+    def training_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Mean cross-entropy of every next item of the session: history[1:], then the target."""
+        sequence, lengths, target = batch["sequence"], batch["lengths"], batch["target"]
+        rows = torch.arange(len(sequence), device=sequence.device)
+        width = sequence.shape[1]
+        labels = torch.cat([sequence[:, 1:], sequence.new_zeros(len(sequence), 1)], dim=1)
+        labels[rows, (lengths - 1).clamp(min=0)] = target
+        keep = (torch.arange(width, device=sequence.device)[None, :] < lengths[:, None]) & lengths.gt(0)[:, None]
+        keep = keep & labels.ge(OOV + 1)  # unknown items (OOV) teach nothing about which item comes next
+        all_states = self.encode_positions(sequence)
+        items, boost = self._repeats(sequence, lengths, all_states)
+        if self.use_transitions:
+            successors, scores = self._transitions(sequence, all_states, labels)
+            items, boost = torch.cat([items, successors], dim=-1), torch.cat([boost, scores], dim=-1)
+        states, items, boost, labels = all_states[keep], items[keep], boost[keep], labels[keep]
+        if len(labels) == 0:
+            return all_states.sum() * 0.0
+        if len(labels) * self.items.num_embeddings <= FULL_SOFTMAX_CELLS:
+            scores = states @ self.items.weight.T + self.item_bias
+            return F.cross_entropy(scores.scatter_add(1, items, boost.to(scores.dtype)), labels)
+        return self._sampled_loss(states, labels, items, boost)
+
+    def _sampled_loss(
+        self, states: torch.Tensor, labels: torch.Tensor, items: torch.Tensor, boost: torch.Tensor
+    ) -> torch.Tensor:
+        """Softmax over the batch's targets and session items plus a shared uniform sample, logQ-corrected."""
+        n_items = self.items.num_embeddings
+        sample = torch.randint(OOV + 1, n_items, (SAMPLED_NEGATIVES,), device=labels.device)
+        candidates = torch.unique(torch.cat([labels, items.reshape(-1), sample]))
+        target_index = torch.searchsorted(candidates, labels)
+        # a target or session item is in the set for sure; any other item with probability ~ SAMPLED / n
+        sure = torch.zeros(len(candidates), dtype=torch.bool, device=labels.device)
+        sure[target_index] = True
+        sure[torch.searchsorted(candidates, items.reshape(-1))] = True
+        log_q = torch.where(
+            sure,
+            torch.zeros((), device=labels.device),
+            torch.full((), math.log(SAMPLED_NEGATIVES / n_items), device=labels.device),
+        )
+        scores = states @ self.items.weight[candidates].T + self.item_bias[candidates] - log_q
+        scores = scores.scatter_add(1, torch.searchsorted(candidates, items), boost.to(scores.dtype))
+        return F.cross_entropy(scores, target_index)

@@ -123,7 +123,7 @@ class TaskSteps:
             if plain is None:
                 plain = self.__dict__["_rscale_plain_steps"] = plain_steps(self, optimizer)
             for part in batch:
-                part_loss = task_loss(self, self(part), part["target"])  # type: ignore[operator]
+                part_loss = self.training_loss(part)
                 optimizer.zero_grad()
                 if plain:
                     # what manual_backward and optimizer.step() come down to here (see plain_steps), with
@@ -137,11 +137,19 @@ class TaskSteps:
                     optimizer.step()
                 self._add_train_loss(part_loss, len(part["target"]))
         else:
-            loss = task_loss(self, self(batch), batch["target"])  # type: ignore[operator]
+            loss = self.training_loss(batch)
             self._add_train_loss(loss, len(batch["target"]))
         if self.trainer.is_last_batch:  # type: ignore[attr-defined]
             self._log_train_loss()
         return loss
+
+    def training_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The loss one training batch is optimised on: the task's loss of the model's output.
+
+        A model may learn from more than its output predicts (a session model learns every next item of
+        the session, not only the last): it overrides this, and validation still scores the output.
+        """
+        return task_loss(self, self(batch), batch["target"])  # type: ignore[operator]
 
     def _add_train_loss(self, loss: torch.Tensor, rows: int) -> None:
         # `self.log` per step costs more than a small model's whole step, so the epoch's losses are kept

@@ -16,22 +16,23 @@ def _improves(result, metric, higher=True):
     return (max(best) > first) if higher else (min(best) < first)
 
 
-@pytest.mark.parametrize("encoder", ["gru", "mean"])
+@pytest.mark.parametrize("encoder", ["gru", "sasrec", "mean"])
 def test_session_rec_learns_the_next_item(encoder, tmp_path):
     plan = plan_for("recs", ["train.max_epochs=5", "model.dim=16", "train.batch_size=128", f"model.encoder={encoder}", "train.lr=0.01",
+                             "model.transitions=false",  # the encoder itself must learn: no counted transitions
                              "train.early_stopping=null"])
     result = train(plan, recs_table(1500, seed=1), recs_table(300, seed=2), tmp_path, progress=False)
     assert result.epochs_run == 5 and result.train_rows == 1500
     assert {"train_loss", "val_loss", "val_hit_rate_at_10", "val_mrr_at_10"} <= set(result.history[-1])
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
     # 40 items, so chance is 0.25; a mean over the session blurs the last item, which decides the next
-    assert result.history[-1]["val_hit_rate_at_10"] > (0.7 if encoder == "gru" else 0.35)
+    assert result.history[-1]["val_hit_rate_at_10"] > (0.35 if encoder == "mean" else 0.7)
     assert _improves(result, "val_hit_rate_at_10")
     assert result.samples_per_second > 0
     assert (tmp_path / "checkpoints" / "last.ckpt").exists()
     package = ModelPackage.load(result.package_dir)
     top = package.predict([{"items": ["item3", "item4"]}])[0]["items"]
-    assert "item5" in top[: 3 if encoder == "gru" else 10]
+    assert "item5" in top[: 10 if encoder == "mean" else 3]
 
 
 def test_tabular_binary_learns(tmp_path, conversion_plan):

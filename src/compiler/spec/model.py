@@ -18,9 +18,20 @@ class SessionRecConfig(Block):
 
     type: Literal["session_rec"]
     dim: int = Field(64, ge=4, le=4096, description="Item embedding size.")
-    encoder: Literal["gru", "mean"] = Field("gru", description="How the session sequence is encoded.")
+    encoder: Literal["gru", "sasrec", "mean"] = Field(
+        "gru",
+        description="How the session is encoded: `gru` (GRU4Rec), `sasrec` (causal self-attention, SASRec) or "
+        "`mean` (a bag of the items). Every encoder learns from every position of the session.",
+    )
+    transitions: bool = Field(
+        True,
+        description="Add a transition memory: each item's most frequent next items in the training split, "
+        "scored with learned weights (a sequence model and a Markov chain together).",
+    )
+    layers: int = Field(2, ge=1, le=12, description="Self-attention blocks (`sasrec` only).")
+    heads: int = Field(1, ge=1, le=16, description="Attention heads (`sasrec` only); `dim` must divide by it.")
     max_len: int = Field(20, ge=1, le=1024, description="Most recent items kept from each session.")
-    dropout: float = Field(0.1, ge=0, lt=1, description="Dropout on the session encoding.")
+    dropout: float = Field(0.1, ge=0, lt=1, description="Dropout on the item embeddings and the session encoding.")
     top_k: int = Field(10, ge=1, le=1000, description="How many items the endpoint returns.")
 
 
