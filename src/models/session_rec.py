@@ -34,6 +34,9 @@ SAMPLED_NEGATIVES = 8192
 
 
 class SessionRecModel(TaskModule):
+    successors: torch.Tensor  # [n_items, TRANSITIONS] buffers of the transition memory
+    successor_counts: torch.Tensor
+
     def __init__(self, model_config: dict[str, Any]) -> None:
         super().__init__(model_config)
         config = model_config["model"]
