@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import plan_for
+from conftest import plan_for, recs_table
 
 from rscale.models import session_rec
 from rscale.models.session_rec import SessionRecModel
@@ -96,8 +96,6 @@ def test_transition_memory_counts_whole_sessions_and_leaves_out_its_own_transiti
 
 
 def test_the_transition_memory_is_saved_with_the_package(tmp_path):
-    from conftest import recs_table
-
     from rscale.models.package import ModelPackage
 
     plan = plan_for("recs", ["train.max_epochs=1", "model.dim=8", "train.batch_size=128", "train.early_stopping=null"])

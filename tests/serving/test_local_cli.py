@@ -69,23 +69,27 @@ def test_serve_status_predict_stop(rs, project: Path) -> None:
 def test_serve_by_name_takes_an_unregistered_package_under_build_only_with_force(rs, project: Path) -> None:
     import shutil
 
-    shutil.copytree(trained_package(), project / "build" / "conversion" / "package")
-    refused = rs("serve", "conversion")  # no version of it passed a gate in the model registry
+    # a name no other test registers: the session's model registry is shared, and e2e runs promote theirs
+    package = project / "build" / "unregistered" / "package"
+    shutil.copytree(trained_package(), package)
+    manifest = json.loads((package / "manifest.json").read_text())
+    (package / "manifest.json").write_text(json.dumps({**manifest, "name": "unregistered"}))
+    refused = rs("serve", "unregistered")  # no version of it passed a gate in the model registry
     assert refused.exit_code == 2 and "no production version" in refused.output
-    result = rs("serve", "conversion", "--force")
+    result = rs("serve", "unregistered", "--force")
     assert result.exit_code == 0, result.output
     assert "FORCED" in result.output
-    state = read_state("conversion")
-    assert state["package_dir"] == str(project / "build" / "conversion" / "package")
+    state = read_state("unregistered")
+    assert state["package_dir"] == str(project / "build" / "unregistered" / "package")
     assert state["gate"]["forced"] is True and state["gate"]["passed"] is None
 
 
 def test_serve_without_a_package_says_how_to_get_one(rs) -> None:
-    result = rs("serve", "recs")
+    result = rs("serve", "never-run")  # a name no test runs: the session's model registry is shared
     assert result.exit_code == 2
-    assert "`recs` has no production version" in result.output and "rs run specs/recs.yaml" in result.output
-    forced = rs("serve", "recs", "--force")
-    assert forced.exit_code == 2 and "no model package found for `recs`" in forced.output
+    assert "`never-run` has no production version" in result.output and "rs run specs/never-run.yaml" in result.output
+    forced = rs("serve", "never-run", "--force")
+    assert forced.exit_code == 2 and "no model package found for `never-run`" in forced.output
 
 
 def test_deploy_and_undeploy_go_through_the_specs_tier(rs, project: Path) -> None:
