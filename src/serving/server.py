@@ -95,11 +95,14 @@ class PredictionLog:
         *,
         input_texts: list[str] | None = None,
         output_texts: list[str] | None = None,
+        latency_ms: float | None = None,
     ) -> None:
         """Queue one line per (input, output) pair; never raises. Callers pass the JSON text of inputs or
-        outputs where they already have it (the request body, the response), which saves encoding twice."""
+        outputs where they already have it (the request body, the response), which saves encoding twice.
+        `latency_ms`: the request's time from its first byte read to its answer encoded (`rs monitor` reads it)."""
         try:
-            head = f'{{"request_id":{_dumps(request_id)},"ts":"{self._iso(ts)}",{self._fixed}'
+            latency = f'"latency_ms":{latency_ms:.3f},' if latency_ms is not None else ""
+            head = f'{{"request_id":{_dumps(request_id)},"ts":"{self._iso(ts)}",{latency}{self._fixed}'
             ins = input_texts if input_texts is not None else [_dumps(record) for record in inputs]
             outs = output_texts if output_texts is not None else [_dumps(output) for output in outputs]
             self._pending.extend(
@@ -317,6 +320,7 @@ def create_app(
         return Response(b"", status_code=200, media_type=_JSON)
 
     async def invocations(request: Request) -> Response:
+        started = time.perf_counter()
         request_id = request.headers.get("x-request-id") or os.urandom(16).hex()
         if len(request_id) > 128:
             request_id = os.urandom(16).hex()
@@ -368,15 +372,19 @@ def create_app(
             problem = "the prediction is not a finite number: the inputs are outside the range the model can score"
             return _error(422, problem, request_id, [problem])
         if logged and log is not None:
+            latency_ms = (time.perf_counter() - started) * 1000
             try:
                 if output_texts is None and len(records) == 1 and records[0] is body and text[:1] == "{":
                     # One record: log the body as received (valid UTF-8 JSON; newlines between tokens folded
                     # so the line stays one line) and the prediction as already serialized for the response.
                     if "\n" in text or "\r" in text:
                         text = text.replace("\r", " ").replace("\n", " ")
-                    log.record(request_id, ts, records, outputs, input_texts=[text], output_texts=[predictions[1:-1]])
+                    log.record(
+                        request_id, ts, records, outputs, input_texts=[text], output_texts=[predictions[1:-1]],
+                        latency_ms=latency_ms,
+                    )
                 else:
-                    log.record(request_id, ts, records, outputs, output_texts=output_texts)
+                    log.record(request_id, ts, records, outputs, output_texts=output_texts, latency_ms=latency_ms)
             except Exception:  # noqa: BLE001, S110 - logging never fails a request
                 pass
         content = (

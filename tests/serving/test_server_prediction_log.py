@@ -32,6 +32,9 @@ def test_log_lines_are_written_at_shutdown_with_inputs_and_outputs(tmp_path: Pat
     assert [line["request_id"] for line in lines] == [first["request_id"], *[second["request_id"]] * 2]
     assert [line["outputs"] for line in lines] == first["predictions"] + second["predictions"]
     assert lines[2]["inputs"]["device"] == "tablet"
+    # each line carries its request's latency, which `rs monitor` reports as p50 / p99
+    assert all(isinstance(line["latency_ms"], float) and line["latency_ms"] > 0 for line in lines)
+    assert lines[1]["latency_ms"] == lines[2]["latency_ms"]  # one request, one latency
 
 
 def test_a_pretty_printed_record_is_logged_on_one_line_as_sent(tmp_path: Path) -> None:
