@@ -188,7 +188,7 @@ class SessionKNN(Popularity):
         # most recent sessions first: by the data's time column where the table has it, else the later row
         time_column = getattr(getattr(self.plan, "data", None), "time_column", None)
         if time_column and time_column in table.column_names:
-            order = pc.sort_indices(table, sort_keys=[(time_column, "descending")], null_placement="at_end")
+            order = pc.sort_indices(table, sort_keys=[(time_column, "descending", "at_end")])
             recency = order.to_numpy(zero_copy_only=False)
         else:
             recency = np.arange(len(full))[::-1]

@@ -1,6 +1,6 @@
 """Issue 12's headline, as the README states it: on the demo data (`rs seed`'s 20,000 sessions),
 `specs/recs.yaml` as shipped beats the strongest of popularity, item_to_item and session_knn
-(session_knn, hit_rate@10 0.523) by about +0.01 to +0.02 hit_rate@10 (+0.0125 to +0.0216 over six runs;
+(session_knn, hit_rate@10 0.523) by about +0.01 to +0.02 hit_rate@10 (+0.0125 to +0.0221 over five runs;
 training is not bit-for-bit repeatable here), and the gate deploys it. The same run as
 `python -m bench quality`'s sessions_demo row (the spec's own query over the demo events, its own split,
 settings and default baselines)."""
