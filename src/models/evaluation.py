@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, Field
 
-from rscale.compiler.spec.evaluate import BASELINES, best_possible, higher_is_better
+from rscale.compiler.spec.evaluate import BASELINES, best_possible, higher_is_better, metric_task
 from rscale.models import metrics as metric_functions
 from rscale.models.metrics import RowOutputs
 
@@ -262,8 +262,9 @@ def gate_warnings(
                 "pass; lower evaluate.gate.min_lift"
             )
         elif abs(baseline_value - best) <= CEILING_GAP:
+            stricter = "hit_rate@5 or mrr@10" if metric_task(metric) == "ranking" else "log_loss"
             out.append(
                 f"baseline {baseline} is at the ceiling of {metric} ({baseline_value:.4f}): a better model cannot "
-                "show; gate on a stricter metric (e.g. hit_rate@5, mrr@10, log_loss)"
+                f"show; gate on a stricter metric (e.g. {stricter})"
             )
     return out
