@@ -297,8 +297,8 @@ def _series(
     span = max((last - first).total_seconds(), 1.0)
     size = next((b for b in BUCKETS if span / b <= 24), BUCKETS[-1])
     buckets: dict[int, list[Any]] = {}
-    for ts, value in zip(times, values, strict=True):
-        buckets.setdefault(int(ts.timestamp() // size), []).append(value)
+    for ts, member in zip(times, values, strict=True):
+        buckets.setdefault(int(ts.timestamp() // size), []).append(member)
     points = []
     for key in sorted(buckets):
         members = buckets[key]
