@@ -8,12 +8,12 @@ and training is reused.
 
 from __future__ import annotations
 
-import os
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from rscale.planning.history import RunRecord
+from rscale.serving.local import process_alive
 
 Change = Literal["create", "update in place", "tier change", "no-op", "none (sweep members are not deployed)"]
 
@@ -25,16 +25,6 @@ class EndpointPlan(BaseModel):
     after: dict[str, Any] | None = None
     monthly_before: tuple[float | None, float | None] | None = None
     notes: list[str] = Field(default_factory=list)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def endpoint_change(plan: Any, train_reused: bool, runs: list[RunRecord]) -> EndpointPlan:
@@ -63,7 +53,7 @@ def endpoint_change(plan: Any, train_reused: bool, runs: list[RunRecord]) -> End
             after=after,
             notes=[f"a tier's deployer does not replace another tier's endpoint: `rs undeploy {plan.name}` first"],
         )
-    if state.get("tier") == "local" and not _alive(int(state.get("pid") or 0)):
+    if state.get("tier") == "local" and not process_alive(int(state.get("pid") or 0)):
         return EndpointPlan(change="create", reason="the recorded local endpoint is not running", before=before, after=after)
     if state.get("plan_hash") == plan.hash and train_reused:
         return EndpointPlan(change="no-op", reason="it already serves this plan and model package", before=before, after=after)

@@ -313,7 +313,7 @@ def _stop(pid: int, timeout_s: float) -> None:
         if child is not None:
             if child.poll() is not None:
                 return
-        elif not _alive(pid):
+        elif not process_alive(pid):
             return
         time.sleep(0.05)
     try:
@@ -324,7 +324,8 @@ def _stop(pid: int, timeout_s: float) -> None:
         child.wait(timeout=5)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` exists (a local endpoint's server, say); one owned by another user counts."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
