@@ -55,6 +55,11 @@ def test_up_without_the_environment_names_every_variable(stacks: Path) -> None:
 
 
 def test_up_registers_then_reports_nothing_to_do(stacks: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import rscale.stacks.integrations as integrations
+
+    # an environment without the aws extra: neither sagemaker nor s3fs (the dev install has sagemaker)
+    real = integrations._installed
+    monkeypatch.setattr(integrations, "_installed", lambda module: module not in {"sagemaker", "s3fs"} and real(module))
     for key, value in AWS_ENV.items():
         monkeypatch.setenv(key, value)
     (stacks / "aws-cli.yaml").write_text((stacks / "aws.yaml").read_text().replace("name: aws\n", "name: aws-cli\n"))
