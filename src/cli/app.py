@@ -8,19 +8,71 @@ and the fix; an unexpected one says how to see the traceback). `rs --debug ...` 
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
+import typer.main
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from rscale.terminal import make_console
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# Every command of `rs` and the module (rscale.cli.<module>) that registers it on `app` when imported, in the
+# order `rs --help` lists them. A module is imported only when one of its commands runs, so `rs validate` does
+# not pay for the imports of `rs run` or `rs serve`; `rs --help` imports them all.
+COMMAND_MODULES = {
+    "compile": "compile",
+    "run": "compile",
+    "seed": "data",
+    "init": "init",
+    "monitor": "monitor",
+    "replay": "monitor",
+    "plan": "plan",
+    "serve": "serving",
+    "stop": "serving",
+    "undeploy": "serving",
+    "predict": "serving",
+    "status": "serving",
+    "deploy": "serving",
+    "validate": "spec",
+    "schema": "spec",
+    "tables": "warehouse",
+    "columns": "warehouse",
+    "stack": "stack",
+}
+
+
+class LazyCommands(TyperGroup):
+    """The root group of `rs`, which imports a command's module the first time the command is looked up
+    (Click's lazy-loading pattern: `get_command` and `list_commands`). Listing the commands (for --help) and an
+    unknown name (for the "did you mean" suggestion) import every module, so both see every command."""
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands:
+            self._load(COMMAND_MODULES.get(cmd_name))  # None for an unknown name: load all, for the suggestion
+        return self.commands.get(cmd_name)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        self._load(None)
+        order = list(COMMAND_MODULES)
+        return sorted(self.commands, key=lambda name: order.index(name) if name in order else len(order))
+
+    def _load(self, module: str | None) -> None:
+        """Import one command module (every one when `module` is None) and add the commands it registered."""
+        for name in [module] if module is not None else dict.fromkeys(COMMAND_MODULES.values()):
+            importlib.import_module(f"rscale.cli.{name}")
+        for name, command in typer.main.get_group(app).commands.items():
+            self.commands.setdefault(name, command)
+
+
 app = typer.Typer(
+    cls=LazyCommands,
     name="rs",
     help="rscale: from one YAML spec to a live endpoint and back.\n\n"
     "Exit codes: 0 done; 1 run-time error; 2 spec or configuration mistake; 3 a data check failed; "
