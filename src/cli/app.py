@@ -11,7 +11,7 @@ import functools
 import importlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, TypeVar
 
 import typer
@@ -48,27 +48,49 @@ COMMAND_MODULES = {
 }
 
 
-class LazyCommands(TyperGroup):
-    """The root group of `rs`, which imports a command's module the first time the command is looked up
-    (Click's lazy-loading pattern: `get_command` and `list_commands`). Listing the commands (for --help) and an
-    unknown name (for the "did you mean" suggestion) import every module, so both see every command."""
+class LazyCommandMap(MutableMapping[str, Any]):
+    """The root group's commands by name, filled as they are asked for: looking up one name imports the module
+    that registers it (`COMMAND_MODULES`); listing them (--help, the "did you mean" of a mistyped name, tools
+    that walk `group.commands`) imports every module first, and lists them in `COMMAND_MODULES` order."""
 
-    def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        if cmd_name not in self.commands:
-            self._load(COMMAND_MODULES.get(cmd_name))  # None for an unknown name: load all, for the suggestion
-        return self.commands.get(cmd_name)
+    def __init__(self, built: dict[str, Any]) -> None:
+        self.built = built
 
-    def list_commands(self, ctx: Any) -> list[str]:
-        self._load(None)
+    def __getitem__(self, name: str) -> Any:
+        if name not in self.built and name in COMMAND_MODULES:
+            self._load([COMMAND_MODULES[name]])
+        return self.built[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self.built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self.built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        self._load(list(dict.fromkeys(COMMAND_MODULES.values())))
         order = list(COMMAND_MODULES)
-        return sorted(self.commands, key=lambda name: order.index(name) if name in order else len(order))
+        return iter(sorted(self.built, key=lambda name: order.index(name) if name in order else len(order)))
 
-    def _load(self, module: str | None) -> None:
-        """Import one command module (every one when `module` is None) and add the commands it registered."""
-        for name in [module] if module is not None else dict.fromkeys(COMMAND_MODULES.values()):
-            importlib.import_module(f"rscale.cli.{name}")
-        for name, command in typer.main.get_group(app).commands.items():
-            self.commands.setdefault(name, command)
+    def __len__(self) -> int:
+        return len(list(iter(self)))
+
+    def _load(self, modules: list[str]) -> None:
+        """Import command modules and add the Click commands Typer builds for what they registered."""
+        for module in modules:
+            importlib.import_module(f"rscale.cli.{module}")
+        group = typer.main.get_group(app)
+        for name, command in group.commands.built.items():  # type: ignore[attr-defined]
+            self.built.setdefault(name, command)
+
+
+class LazyCommands(TyperGroup):
+    """The root group of `rs` (Typer's `cls`): a Click group whose commands are a `LazyCommandMap`, so a command
+    costs only its own module's imports (Click's lazy-loading pattern, on the mapping its lookups go through)."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = LazyCommandMap(dict(self.commands))
 
 
 app = typer.Typer(
