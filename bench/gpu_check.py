@@ -1,6 +1,12 @@
 """GPU check: train specs/recs.yaml on one CUDA GPU (bf16-mixed) and on the CPU; record samples/s and GPU use.
 
     python bench/gpu_check.py [--sessions 20000] [--max-epochs 3] [--out DIR]
+    python bench/gpu_check.py --scale [--items 1000000] [--scale-sessions 10000000] [--quick]
+
+`--scale` is the size where a GPU matters (issue 18): a generated catalogue of 1M items and 10M sessions,
+session_rec's `sasrec` encoder at bf16-mixed under Lightning, batches generated and pinned by DataLoader
+worker processes (off the training thread), samples/s measured after warm-up steps, GPU utilisation sampled
+throughout, and the same model on every CPU core for the ratio. `--quick` shrinks it to a CPU smoke run.
 
 Writes gpu_check.json to $OUT (the device machine's output folder) when set, else to bench/results/.
 Without CUDA the GPU part is skipped, and said so in the JSON; the exit status stays 0. Everything it
@@ -24,6 +30,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from torch.utils.data import IterableDataset
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -132,6 +140,169 @@ def run(plan: Any, train: Any, validation: Any, workdir: Path) -> dict[str, Any]
     }
 
 
+# -- at scale: generated sessions, the sasrec encoder, loading off the training thread -------------------------
+
+
+class GeneratedSessions:
+    """`sessions` sessions over `items` items, generated in fixed chunks by a seeded generator: popularity follows
+    a Zipf-like law and each session drifts through neighbouring item ids (so there is order to learn). Held as
+    one int32 tensor [sessions, max_len + 1] (10M x 21 x 4 bytes = 0.84 GB), made once; the last real item of
+    each row is the target."""
+
+    def __init__(self, items: int, sessions: int, max_len: int, seed: int = 0) -> None:
+        import torch
+
+        generator = torch.Generator().manual_seed(seed)
+        rows = torch.empty(sessions, max_len + 1, dtype=torch.int32)
+        lengths = torch.empty(sessions, dtype=torch.int64)
+        chunk = 1_000_000
+        for start in range(0, sessions, chunk):
+            n = min(chunk, sessions - start)
+            rank = (torch.rand(n, generator=generator) ** 3 * (items - 2)).long()  # popular ids first
+            steps = torch.randint(-50, 51, (n, max_len + 1), generator=generator).cumsum(dim=1)
+            rows[start : start + n] = ((rank[:, None] + steps) % (items - 2) + 2).int()  # 0: padding, 1: OOV
+            lengths[start : start + n] = torch.randint(3, max_len + 2, (n,), generator=generator)
+        position = torch.arange(max_len + 1)[None, :]
+        rows[position >= lengths[:, None]] = 0
+        self.rows, self.lengths, self.max_len = rows, lengths, max_len
+
+
+class SessionBatches(IterableDataset):
+    """An iterable over shuffled batches as session_rec reads them ({sequence, lengths, target}), split across
+    DataLoader workers, each building whole batches (one tensor index per batch, no per-row Python)."""
+
+    def __init__(self, data: GeneratedSessions, batch_size: int, batches: int, seed: int = 0) -> None:
+        super().__init__()
+        self.data, self.batch_size, self.batches, self.seed = data, batch_size, batches, seed
+
+    def __iter__(self) -> Any:
+        import torch
+        from torch.utils.data import get_worker_info
+
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        generator = torch.Generator().manual_seed(self.seed + worker)
+        total = len(self.data.lengths)
+        for _ in range(worker, self.batches, workers):
+            index = torch.randint(0, total, (self.batch_size,), generator=generator)
+            rows, lengths = self.data.rows[index].long(), self.data.lengths[index]
+            history = lengths - 1
+            target = rows[torch.arange(self.batch_size), history]
+            sequence = rows[:, : self.data.max_len].clone()
+            sequence[torch.arange(self.data.max_len)[None, :] >= history[:, None]] = 0
+            yield {"sequence": sequence, "lengths": history, "target": target}
+
+
+class StepTimer:
+    """A Lightning callback: wall time of the steps after `warmup` (device synchronised at both ends)."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup, self.steps, self.started, self.seconds = warmup, 0, 0.0, 0.0
+
+    def make(self) -> Any:
+        import pytorch_lightning as pl
+        import torch
+
+        timer = self
+
+        class _Callback(pl.Callback):
+            def on_train_batch_end(self, trainer: Any, module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+                timer.steps += 1
+                if timer.steps == timer.warmup:
+                    if torch.cuda.is_available() and module.device.type == "cuda":
+                        torch.cuda.synchronize()
+                    timer.started = time.perf_counter()
+
+            def on_train_end(self, trainer: Any, module: Any) -> None:
+                if torch.cuda.is_available() and module.device.type == "cuda":
+                    torch.cuda.synchronize()
+                timer.seconds = time.perf_counter() - timer.started
+
+        return _Callback()
+
+
+def scale_run(data: GeneratedSessions, items: int, device: str, batch_size: int, steps: int, warmup: int,
+              workers: int, dim: int, layers: int, heads: int) -> dict[str, Any]:
+    """Train session_rec (sasrec) for `steps` batches on `device` ("cuda": bf16-mixed; "cpu": 32-bit, every
+    core); samples/s (sessions) over the steps after `warmup`."""
+    import pytorch_lightning as pl
+    import torch
+    from torch.utils.data import DataLoader
+
+    from rscale.models.session_rec import SessionRecModel
+
+    config = {
+        "model": {"type": "session_rec", "dim": dim, "encoder": "sasrec", "max_len": data.max_len, "dropout": 0.1,
+                  "heads": heads, "layers": layers},
+        "shapes": {"n_items": items, "target_kind": "ranking", "max_len": data.max_len},
+        "optim": {"lr": 0.003, "weight_decay": 0.0},
+    }
+    model = SessionRecModel(config)
+    loader = DataLoader(SessionBatches(data, batch_size, steps), batch_size=None, num_workers=workers,
+                        pin_memory=device == "cuda", persistent_workers=False, prefetch_factor=4 if workers else None)
+    timer = StepTimer(warmup)
+    trainer = pl.Trainer(
+        accelerator="gpu" if device == "cuda" else "cpu", devices=1, precision="bf16-mixed" if device == "cuda" else "32-true",
+        max_epochs=1, limit_val_batches=0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, callbacks=[timer.make()],
+    )
+    with UtilisationSampler() if device == "cuda" else _NoSampler() as sampler:
+        trainer.fit(model, train_dataloaders=loader)
+    measured = max(timer.steps - warmup, 0)
+    return {
+        "device": torch.cuda.get_device_name(0) if device == "cuda" else platform.processor() or "cpu",
+        "precision": "bf16-mixed" if device == "cuda" else "32-true",
+        "threads": torch.get_num_threads(),
+        "batch_size": batch_size,
+        "steps_measured": measured,
+        "seconds": round(timer.seconds, 3),
+        "samples_per_second": round(measured * batch_size / timer.seconds, 1) if timer.seconds > 0 else None,
+        "gpu": sampler.summary(),
+        "torch_max_memory_allocated_mib": round(torch.cuda.max_memory_allocated(0) / 2**20, 1)
+        if device == "cuda" else None,
+    }
+
+
+class _NoSampler:
+    def __enter__(self) -> _NoSampler:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def summary(self) -> dict[str, Any]:
+        return {"skipped": "CPU run"}
+
+
+def scale_check(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    sizes = {"items": 2_000, "sessions": 5_000, "steps": 6, "warmup": 2, "cpu_steps": 6, "batch": 64} if args.quick else {
+        "items": args.items, "sessions": args.scale_sessions, "steps": args.steps, "warmup": args.warmup,
+        "cpu_steps": args.cpu_steps, "batch": args.scale_batch_size}
+    report: dict[str, Any] = {"check": "gpu_check --scale", "python": platform.python_version(), "torch": torch.__version__,
+                              "quick": args.quick, "sizes": sizes, "cuda_available": torch.cuda.is_available()}
+    started = time.perf_counter()
+    data = GeneratedSessions(sizes["items"], sizes["sessions"], args.max_len)
+    report["generate_seconds"] = round(time.perf_counter() - started, 1)
+    shape = {"dim": args.dim, "layers": args.layers, "heads": args.heads}
+    workers = min(args.workers, os.cpu_count() or 1)
+    if torch.cuda.is_available():
+        report["gpu"] = scale_run(data, sizes["items"], "cuda", sizes["batch"], sizes["steps"], sizes["warmup"],
+                                  workers, **shape)
+    else:
+        report["gpu"] = {"skipped": "no CUDA GPU on this machine"}
+    if not args.skip_cpu:
+        torch.set_num_threads(os.cpu_count() or 1)  # every core: the CPU at its best
+        cpu_warmup = min(sizes["warmup"], sizes["cpu_steps"] - 1)
+        report["cpu"] = scale_run(data, sizes["items"], "cpu", sizes["batch"], sizes["cpu_steps"], cpu_warmup,
+                                  workers, **shape)
+        if report["gpu"].get("samples_per_second") and report["cpu"].get("samples_per_second"):
+            report["gpu_over_cpu"] = round(report["gpu"]["samples_per_second"] / report["cpu"]["samples_per_second"], 1)
+    report["goal"] = ">= 80% mean GPU utilisation and >= 5x the CPU's samples/s"
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=20_000, help="Demo sessions to seed (rows ~ sessions).")
@@ -140,10 +311,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gpu-batch-size", type=int, default=2048, help="A second GPU run at a GPU-sized batch (0: skip).")
     parser.add_argument("--skip-cpu", action="store_true")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--scale", action="store_true", help="The at-scale check (generated 1M items, 10M sessions).")
+    parser.add_argument("--quick", action="store_true", help="With --scale: tiny sizes, a CPU smoke run.")
+    parser.add_argument("--items", type=int, default=1_000_000)
+    parser.add_argument("--scale-sessions", type=int, default=10_000_000)
+    parser.add_argument("--max-len", type=int, default=20)
+    parser.add_argument("--scale-batch-size", type=int, default=1024)
+    parser.add_argument("--steps", type=int, default=400, help="GPU steps; the first --warmup are not timed.")
+    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--cpu-steps", type=int, default=12)
+    parser.add_argument("--workers", type=int, default=6, help="DataLoader worker processes building batches.")
+    parser.add_argument("--dim", type=int, default=128)
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--heads", type=int, default=2)
     args = parser.parse_args(argv)
 
     out_dir = args.out or Path(os.environ.get("OUT") or REPO / "bench" / "results")
     out_dir.mkdir(parents=True, exist_ok=True)
+    if args.scale:
+        scaled = scale_check(args)
+        path = out_dir / ("gpu_scale_quick.json" if args.quick else "gpu_scale.json")
+        path.write_text(json.dumps(scaled, indent=2) + "\n")
+        print(json.dumps(scaled, indent=2))
+        print(f"wrote {path}", file=sys.stderr)
+        return 0
     report: dict[str, Any] = {
         "check": "gpu_check",
         "python": platform.python_version(),

@@ -8,19 +8,93 @@ and the fix; an unexpected one says how to see the traceback). `rs --debug ...` 
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, TypeVar
 
 import typer
+import typer.main
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from rscale.terminal import make_console
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# Every command of `rs` and the module (rscale.cli.<module>) that registers it on `app` when imported, in the
+# order `rs --help` lists them. A module is imported only when one of its commands runs, so `rs validate` does
+# not pay for the imports of `rs run` or `rs serve`; `rs --help` imports them all.
+COMMAND_MODULES = {
+    "compile": "compile",
+    "run": "compile",
+    "seed": "data",
+    "init": "init",
+    "monitor": "monitor",
+    "replay": "monitor",
+    "plan": "plan",
+    "serve": "serving",
+    "stop": "serving",
+    "undeploy": "serving",
+    "predict": "serving",
+    "status": "serving",
+    "deploy": "serving",
+    "validate": "spec",
+    "schema": "spec",
+    "tables": "warehouse",
+    "columns": "warehouse",
+    "stack": "stack",
+}
+
+
+class LazyCommandMap(MutableMapping[str, Any]):
+    """The root group's commands by name, filled as they are asked for: looking up one name imports the module
+    that registers it (`COMMAND_MODULES`); listing them (--help, the "did you mean" of a mistyped name, tools
+    that walk `group.commands`) imports every module first, and lists them in `COMMAND_MODULES` order."""
+
+    def __init__(self, built: dict[str, Any]) -> None:
+        self.built = built
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self.built and name in COMMAND_MODULES:
+            self._load([COMMAND_MODULES[name]])
+        return self.built[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self.built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self.built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        self._load(list(dict.fromkeys(COMMAND_MODULES.values())))
+        order = list(COMMAND_MODULES)
+        return iter(sorted(self.built, key=lambda name: order.index(name) if name in order else len(order)))
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
+
+    def _load(self, modules: list[str]) -> None:
+        """Import command modules and add the Click commands Typer builds for what they registered."""
+        for module in modules:
+            importlib.import_module(f"rscale.cli.{module}")
+        group = typer.main.get_group(app)
+        for name, command in group.commands.built.items():  # type: ignore[attr-defined]
+            self.built.setdefault(name, command)
+
+
+class LazyCommands(TyperGroup):
+    """The root group of `rs` (Typer's `cls`): a Click group whose commands are a `LazyCommandMap`, so a command
+    costs only its own module's imports (Click's lazy-loading pattern, on the mapping its lookups go through)."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = LazyCommandMap(dict(self.commands))
+
+
 app = typer.Typer(
+    cls=LazyCommands,
     name="rs",
     help="rscale: from one YAML spec to a live endpoint and back.\n\n"
     "Exit codes: 0 done; 1 run-time error; 2 spec or configuration mistake; 3 a data check failed; "

@@ -162,14 +162,14 @@ def _resolve(
 
 def _warehouse_sql(spec: Spec, doc: Document, stack: StackSpec) -> str:
     """The spec's query as the stack's warehouse runs it."""
-    from sqlglot.errors import SqlglotError
-
-    from rscale.compiler.sql import transpile
+    from rscale.compiler.sql import is_sqlglot_error, transpile
 
     where = ("data", "query") if spec.data.query is not None else ("data", "query_file")
     try:
         return transpile(read_query(spec, doc), spec.data.dialect, stack.warehouse.kind).sql
-    except (ValueError, SqlglotError) as exc:
+    except Exception as exc:  # only SQL errors; sqlglot is not imported when the result is cached
+        if not (isinstance(exc, ValueError) or is_sqlglot_error(exc)):
+            raise
         raise doc.error(
             [Problem(f"the query is not valid {spec.data.dialect} SQL: {str(exc).splitlines()[0]}", path=where,
                      location=doc.locate(where), fix="fix the SQL, or set data.dialect to the dialect it is written in")]
@@ -177,12 +177,14 @@ def _warehouse_sql(spec: Spec, doc: Document, stack: StackSpec) -> str:
 
 
 def _plan(spec: Spec, stack: StackSpec, doc: Document, spec_file: str, texts: list[str], swept: dict) -> Plan:
-    from sqlglot.errors import SqlglotError
+    from rscale.compiler.sql import is_sqlglot_error
 
     query = read_query(spec, doc)
     try:
         return build_plan(spec, stack, spec_file=spec_file, query=query, overrides=tuple(texts), swept=swept)
-    except SqlglotError as exc:  # e.g. a tokenizer error the SQL module does not turn into a SpecError
+    except Exception as exc:  # a sqlglot error (e.g. from its tokenizer) the SQL module does not turn into a SpecError
+        if not is_sqlglot_error(exc):
+            raise
         where = ("data", "query") if spec.data.query is not None else ("data", "query_file")
         raise doc.error(
             [Problem(f"the query is not valid {spec.data.dialect} SQL: {str(exc).splitlines()[0]}", path=where,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,10 +43,34 @@ def _path(key: str) -> Path_:
     return tuple(int(part) if part.isdigit() else part for part in key.split("."))
 
 
+# `key=number` with a dotted key of plain names: the common override (train.lr=0.01), whose value is the int or
+# float Hydra's grammar gives it (tests compare the two), parsed without building Hydra's ANTLR parser.
+_PLAIN = re.compile(
+    r"(?P<key>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)=(?P<value>-?(?:0|[1-9][0-9]*)(?P<float>(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?))"
+)
+
+
+def _plain(text: str) -> Override | None:
+    """The override `text` when it is a plain `key=number`; None when it needs Hydra's grammar."""
+    found = _PLAIN.fullmatch(text)
+    if found is None:
+        return None
+    value = float(found["value"]) if found["float"] else int(found["value"])
+    return Override(text, _path(found["key"]), "set", value)
+
+
 def expand(texts: list[str]) -> list[Member]:
     """Parse override strings and expand sweeps into members. A parse error names the override string."""
     if not texts:
         return [Member(())]  # no Hydra import on the common path: `rs validate` stays fast
+    plain = [_plain(text) for text in texts]
+    if all(override is not None for override in plain):
+        return [Member(tuple(o for o in plain if o is not None))]  # nothing to sweep: one member, as Hydra's
+    return hydra_expand(texts)
+
+
+def hydra_expand(texts: list[str]) -> list[Member]:
+    """`expand` with Hydra's parser for every override (any of Hydra's grammar: `+`, `~`, sweeps, strings)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -204,18 +205,98 @@ def _array_agg_of_no_rows_is_empty(tree: exp.Expr) -> exp.Expr:
 # -- transpiling -------------------------------------------------------------------------------------------
 
 
+_TRANSPILED: dict[tuple[str, str, str], Transpiled] = {}  # this process's results, by (text, source, target)
+
+
 def transpile(sql: str, source: str, target: str) -> Transpiled:
     """Translate `sql` from the `source` dialect to the `target` dialect, collecting what cannot carry over.
 
-    Raises ValueError when the query does not parse as `source` SQL.
+    Raises ValueError when the query does not parse as `source` SQL. A result is kept for the process and in
+    `.rs/cache/sql/` (see `_cache_file`), so compiling the same query again (each `rs validate`) neither
+    imports nor runs sqlglot; importing it is a good part of a validate's start-up.
     """
+    text = sql.strip().rstrip(";").rstrip()
+    if source == target:
+        return Transpiled(text)
+    key = (text, source, target)
+    if key not in _TRANSPILED:
+        path = _cache_file(text, source, target)
+        found = _read_cached(path) if path is not None else None
+        if found is None:
+            found = _transpile(text, source, target)
+            if path is not None:
+                _write_cached(path, found)
+        _TRANSPILED[key] = found
+    return _TRANSPILED[key]
+
+
+def is_sqlglot_error(exc: BaseException) -> bool:
+    """Whether `exc` is one of sqlglot's errors, looked up only when sqlglot is loaded: when it is not (the
+    transpile came from the cache), nothing could have raised one."""
+    import sys
+
+    errors = sys.modules.get("sqlglot.errors")
+    return errors is not None and isinstance(exc, errors.SqlglotError)
+
+
+def _cache_file(text: str, source: str, target: str) -> Path | None:
+    """Where the result for this query is kept: named by a hash of everything the result depends on (the
+    query, both dialects, sqlglot's version, this module's source and the registered constructs and
+    rewrites), so a change to any of them misses the cache instead of reading a stale result. None when
+    sqlglot's version cannot be read (then nothing is cached on disk)."""
+    import hashlib
+    import importlib.metadata
+    import json
+
+    from rscale.paths import project_root
+
+    try:
+        version = importlib.metadata.version("sqlglot")
+        module = Path(__file__).read_bytes()
+    except (importlib.metadata.PackageNotFoundError, OSError):
+        return None
+    registry = [sorted(UNFAITHFUL)] + [
+        sorted((s, t, [f"{f.__module__}.{f.__qualname__}" for f in r]) for (s, t), r in rewrites.items())
+        for rewrites in (REWRITES, TARGET_REWRITES)
+    ]
+    digest = hashlib.sha256(json.dumps([text, source, target, version, registry]).encode())
+    digest.update(module)
+    return project_root() / ".rs" / "cache" / "sql" / f"{digest.hexdigest()[:32]}.json"
+
+
+def _read_cached(path: Path) -> Transpiled | None:
+    """The kept result, or None when there is none (or it cannot be read: it is then computed again)."""
+    import json
+
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+        return Transpiled(kept["sql"], tuple(kept["warnings"]), tuple(Finding(**f) for f in kept["findings"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_cached(path: Path, result: Transpiled) -> None:
+    """Keep a result; a folder that cannot be written to only means the next compile transpiles again."""
+    import json
+    import os
+    from dataclasses import asdict
+
+    kept = {"sql": result.sql, "warnings": list(result.warnings), "findings": [asdict(f) for f in result.findings]}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
+        partial.write_text(json.dumps(kept), encoding="utf-8")
+        partial.replace(path)  # atomic: a concurrent compile reads the whole result or none
+    except OSError:
+        pass
+
+
+def _transpile(text: str, source: str, target: str) -> Transpiled:
+    """`transpile` without the cache: parse with sqlglot, detect, rewrite and generate."""
     import sqlglot
     from sqlglot.dialects.dialect import Dialect
     from sqlglot.errors import ErrorLevel, ParseError
 
-    text = sql.strip().rstrip(";").rstrip()
-    if source == target:
-        return Transpiled(text)
     try:
         statements = [s for s in sqlglot.parse(text, read=source) if s is not None]
     except ParseError as exc:

@@ -8,6 +8,7 @@ message and snippet. Old spec versions are upgraded by registered hooks before v
 from __future__ import annotations
 
 import copy
+import functools
 import types
 import typing
 from collections.abc import Callable, Iterable
@@ -117,21 +118,28 @@ def validate(doc: Document, tree: dict[str, Any] | None = None, origin: dict[Pat
 
 def partial_spec(tree: dict[str, Any], broken: set[Any]) -> Spec:
     """A Spec holding only the top-level sections that validate on their own; the others are left unset."""
-    from pydantic import TypeAdapter
-
     sections: dict[str, Any] = {}
     for name, field in Spec.model_fields.items():
         if name in broken:
             continue
         try:
             if name in tree:
-                annotation = field.annotation if not field.metadata else Annotated[(field.annotation, *field.metadata)]
-                sections[name] = TypeAdapter(annotation).validate_python(tree[name])
+                sections[name] = _section_adapter(name).validate_python(tree[name])
             elif not field.is_required():
                 sections[name] = field.get_default(call_default_factory=True)
         except ValidationError:
             continue
     return Spec.model_construct(**sections)
+
+
+@functools.cache
+def _section_adapter(name: str) -> Any:
+    """The validator (a pydantic TypeAdapter) of one top-level section of the spec, built once per process:
+    building one costs more than validating with it, and only a spec with mistakes needs them."""
+    from pydantic import TypeAdapter
+
+    field = Spec.model_fields[name]
+    return TypeAdapter(field.annotation if not field.metadata else Annotated[(field.annotation, *field.metadata)])
 
 
 def problems_from_errors(
