@@ -114,8 +114,10 @@ def run_command(
     use case is in progress.
     """
     from rscale.compiler.emit import emit, last_compiled, remember_last
+    from rscale.console import use
     from rscale.run_lock import use_case_lock
 
+    use(out=console, err=err_console)  # the steps and the sweep report print through the CLI's own consoles
     if resume:  # a sweep's own record has its spec, stack and overrides: `rs run --resume ID` is enough
         from rscale.sweeps import find_sweep
 
