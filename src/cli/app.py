@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -88,14 +87,3 @@ def _report(exc: Exception) -> None:
     fix = exc.fix if isinstance(exc, RscaleError) else None
     if fix:
         err_console.print(f"[bold]fix:[/] {escape(fix)}", soft_wrap=True)
-
-
-def fail(message: str, fix: str | None = None, code: int = 1) -> None:
-    err_console.print(f"[bold red]error:[/] {message}")
-    if fix:
-        err_console.print(f"[bold]fix:[/] {fix}")
-    raise typer.Exit(code)
-
-
-def is_interactive() -> bool:
-    return sys.stderr.isatty()
