@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import importlib
 import os
-import sys
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, TypeVar
 
@@ -114,6 +113,9 @@ def _root(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
 ) -> None:
     STATE["debug"] = debug or bool(os.environ.get("RS_DEBUG"))
+    from rscale.console import use
+
+    use(out=console, err=err_console)  # the library (steps, sweeps) prints through the CLI's own consoles
 
 
 def friendly_errors(fn: F) -> F:
@@ -162,14 +164,3 @@ def _report(exc: Exception) -> None:
     fix = exc.fix if isinstance(exc, RscaleError) else None
     if fix:
         err_console.print(f"[bold]fix:[/] {escape(fix)}", soft_wrap=True)
-
-
-def fail(message: str, fix: str | None = None, code: int = 1) -> None:
-    err_console.print(f"[bold red]error:[/] {message}")
-    if fix:
-        err_console.print(f"[bold]fix:[/] {fix}")
-    raise typer.Exit(code)
-
-
-def is_interactive() -> bool:
-    return sys.stderr.isatty()

@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 
 from rscale.compiler.spec.evaluate import BASELINES, best_possible, higher_is_better, metric_task
 from rscale.models import metrics as metric_functions
+from rscale.models.champion import ChampionDecision
 from rscale.models.metrics import RowOutputs
 
 EVAL_BATCH = 4096
@@ -60,6 +61,8 @@ class GateDecision(BaseModel):
 
 
 class Evaluation(BaseModel):
+    """The evaluate step's record, read by the register and deploy steps and by `rs run`'s outcome."""
+
     metrics: dict[str, float]
     baseline: str = Field(description="The strongest baseline (on the gate metric), or none.")
     baseline_metrics: dict[str, float] = Field(description="The strongest baseline's metrics.")
@@ -68,6 +71,12 @@ class Evaluation(BaseModel):
     gate: GateDecision
     test_rows: int
     warnings: list[str] = Field(default_factory=list, description="Baselines skipped, and the gate's warnings.")
+    champion: ChampionDecision | None = Field(
+        None, description="The production model compared with this one; None when the gate did not pass."
+    )
+    tracker_errors: list[str] = Field(
+        default_factory=list, description="What the tracker failed to record in the train and evaluate steps."
+    )
 
 
 def evaluate(package_dir: str | Path, plan: Any, train: pa.Table, test: pa.Table) -> Evaluation:

@@ -27,7 +27,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import torch
+from pydantic import BaseModel
 
+from rscale.compiler.spec.model import SessionRecConfig, TextConfig
 from rscale.models.package import RequestError
 
 PAD, OOV = 0, 1
@@ -42,6 +44,14 @@ _ABSENT = object()  # a missing field, already reported as missing: no type prob
 _FLOAT_MAX = float(np.finfo(np.float64).max)
 _SHOWN = reprlib.Repr()
 _SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlist, _SHOWN.maxdict = 3, 60, 60, 6, 6
+
+
+def model_setting(model: Any, name: str, config: type[BaseModel]) -> Any:
+    """The model config's `name`, or, for a model type without that key (a custom module reading a sequence
+    or a text input), the default `config` declares for it: every default lives in the spec's config class."""
+    if hasattr(model, name):
+        return getattr(model, name)
+    return config.model_fields[name].get_default(call_default_factory=True)
 
 
 def _shown(value: Any) -> str:
@@ -237,7 +247,7 @@ class Preprocessor:
             elif feature.type == "categorical":
                 categorical.append({"name": feature.name, "vocab": feature.name})
             elif feature.type == "sequence":
-                max_len = getattr(plan.model, "max_len", 50)
+                max_len = model_setting(plan.model, "max_len", SessionRecConfig)
                 sequence = {"name": feature.name, "vocab": feature.name, "max_len": int(max_len)}
                 items = pc.list_flatten(_combine(column))
                 if features.target.type == "categorical" and plan.task == "ranking":
@@ -249,7 +259,7 @@ class Preprocessor:
             elif feature.type == "text":
                 text = {
                     "name": feature.name,
-                    "buckets": int(getattr(plan.model, "buckets", 2**18)),
+                    "buckets": int(model_setting(plan.model, "buckets", TextConfig)),
                     "max_tokens": TEXT_MAX_TOKENS,
                 }
         target_column = train[features.target.name]
@@ -278,7 +288,7 @@ class Preprocessor:
             "text": text,
             "target": target,
             "vocabularies": vocabularies,
-            "top_k": int(getattr(plan.model, "top_k", 10)),
+            "top_k": int(model_setting(plan.model, "top_k", SessionRecConfig)),
         }
         return cls(state)
 

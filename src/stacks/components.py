@@ -15,8 +15,6 @@ from typing import Any
 from rscale.compiler.stack import StackSpec
 from rscale.paths import project_root
 
-# ZenML's StackComponentType values, in the order `rs stack show` lists them.
-COMPONENT_TYPES = ("orchestrator", "step_operator", "artifact_store", "container_registry", "image_builder")
 FINGERPRINT_LABEL = "rscale_fingerprint"
 
 

@@ -9,6 +9,7 @@ import pyarrow as pa
 from zenml import step
 
 from rscale.compiler.plan import Plan
+from rscale.models.evaluation import Evaluation
 from rscale.stages import materializers  # noqa: F401
 from rscale.stages.artifacts import Deployment, PackageDir
 from rscale.stages.progress import note, report
@@ -22,14 +23,14 @@ def example_request(plan: Plan, test: pa.Table) -> dict:
 
 @step(enable_cache=False)
 def deploy_model(
-    model_package: PackageDir, evaluation: dict, test: pa.Table, plan: Plan
+    model_package: PackageDir, evaluation: Evaluation, test: pa.Table, plan: Plan
 ) -> Annotated[Deployment, "deployment"]:
     """Deploy only what passed the gate; the deployer makes a re-run of the same plan a no-op."""
     from rscale.serving.endpoint import deployer_for
 
-    if not evaluation["gate"]["passed"]:
+    if not evaluation.gate.passed:
         note("deploy", "skipped: the model did not pass the gate", ok=False)
-        return Deployment(deployed=False, reason="the model did not pass the gate: " + evaluation["gate"]["reason"])
+        return Deployment(deployed=False, reason="the model did not pass the gate: " + evaluation.gate.reason)
     deployer = deployer_for(plan)
     with report("deploy", f"{plan.serving.tier} endpoint") as status:
         endpoint = deployer.deploy(plan, Path(model_package.path))

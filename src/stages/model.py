@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import pyarrow as pa
 from zenml import get_step_context, log_metadata, step
 
 from rscale.compiler.plan import Plan
+from rscale.models.evaluation import Evaluation, evaluate
 from rscale.paths import state_dir
 from rscale.stages import materializers  # noqa: F401
 from rscale.stages.artifacts import PackageDir, Registration, TrainingSummary
@@ -132,12 +133,11 @@ def train_model(
 @step
 def evaluate_model(
     model_package: PackageDir, training: TrainingSummary, train: pa.Table, test: pa.Table, plan: Plan
-) -> Annotated[dict, "evaluation"]:
+) -> Annotated[Evaluation, "evaluation"]:
     """Score the model and the baselines on the held-out split; the gate compares with the strongest and
     decides whether it ships, with a bootstrap interval of the lift and warnings through `note`. A model that
     passes is also compared with the one in production (models.champion)."""
     from rscale.models.champion import challenge
-    from rscale.models.evaluation import evaluate
     from rscale.trackers import open_run
 
     baselines = ", ".join(plan.evaluate.baseline_names(plan.task)) or "no baseline"
@@ -175,26 +175,25 @@ def evaluate_model(
         run.log_dict("evaluation.json", evaluation.model_dump(mode="json"))
     finally:
         run.close()
-    out: dict[str, Any] = evaluation.model_dump(mode="json")
-    out["champion"] = champion.model_dump(mode="json") if champion is not None else None
-    out["tracker_errors"] = list(training.tracker_errors) + list(run.errors)
-    return out
+    return evaluation.model_copy(
+        update={"champion": champion, "tracker_errors": list(training.tracker_errors) + list(run.errors)}
+    )
 
 
 @step
 def register_model(
-    model_package: PackageDir, training: TrainingSummary, evaluation: dict, plan: Plan, fingerprint: str
+    model_package: PackageDir, training: TrainingSummary, evaluation: Evaluation, plan: Plan, fingerprint: str
 ) -> Annotated[Registration, "registration"]:
     """Record the version in ZenML's model registry with its metrics, plan hash and data fingerprint."""
     from rscale.trackers import open_run
 
-    gate = evaluation["gate"]
+    gate = evaluation.gate
     metadata = {
-        "metrics": evaluation["metrics"],
-        "baseline": evaluation["baseline"],
-        "baseline_metrics": evaluation["baseline_metrics"],
-        "gate_passed": gate["passed"],
-        "gate_reason": gate["reason"],
+        "metrics": evaluation.metrics,
+        "baseline": evaluation.baseline,
+        "baseline_metrics": evaluation.baseline_metrics,
+        "gate_passed": gate.passed,
+        "gate_reason": gate.reason,
         "plan_hash": plan.hash,
         "data_fingerprint": fingerprint,
         "package_version": model_package.manifest().get("version", plan.hash),
@@ -202,7 +201,7 @@ def register_model(
     log_metadata(metadata=metadata, infer_model=True)
     model = get_step_context().model
     stage = None
-    if gate["passed"]:
+    if gate.passed:
         model.set_stage("production", force=True)
         stage = "production"
     note("register", f"model {model.name} version {model.version}" + (f" -> {stage}" if stage else " (not promoted)"))

@@ -1,6 +1,7 @@
 """Step status lines: each step says what it is doing and what it found, with timing.
 
-ZenML's own logging is turned down to warnings, so these lines are the run's narrative in the terminal.
+ZenML's own logging is turned down to warnings, so these lines are the run's narrative in the terminal. They go
+to `rscale.console`'s status console (stderr unless the CLI handed in its own), never to a console of their own.
 """
 
 from __future__ import annotations
@@ -9,9 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from rscale.terminal import make_console
-
-console = make_console(stderr=True)
+from rscale.console import err
 
 
 class _Status:
@@ -25,6 +24,7 @@ class _Status:
 @contextmanager
 def report(step: str, doing: str) -> Iterator[_Status]:
     status = _Status()
+    console = err()
     started = time.perf_counter()
     with console.status(f"[bold]{step}[/]: {doing}...", spinner="dots"):
         try:
@@ -37,4 +37,4 @@ def report(step: str, doing: str) -> Iterator[_Status]:
 
 def note(step: str, message: str, ok: bool = True) -> None:
     mark = "[green]✓[/]" if ok else "[yellow]![/]"
-    console.print(f"{mark} [bold]{step:<9}[/] {message}")
+    err().print(f"{mark} [bold]{step:<9}[/] {message}")

@@ -154,7 +154,7 @@ def cached_result(name: str, step_run: Any) -> str:
         return f"{training.epochs_run} epochs, best epoch {training.best_epoch}"
     if name == "evaluate_model":
         evaluation = step_run.outputs["evaluation"][0].load()
-        return " ".join(f"{k}={v:.4f}" for k, v in evaluation.get("metrics", {}).items())
+        return " ".join(f"{k}={v:.4f}" for k, v in evaluation.metrics.items())
     if name == "register_model":
         registration = step_run.outputs["registration"][0].load()
         return f"model {registration.model_name} version {registration.version}"
@@ -192,13 +192,13 @@ def outcome(run: Any, plan: Plan, fingerprint: str, seconds: float) -> RunOutcom
         seconds=seconds,
         fingerprint=fingerprint,
         swept=plan.swept,
-        metrics=evaluation["metrics"],
-        baseline=evaluation["baseline"],
-        baseline_metrics=evaluation["baseline_metrics"],
-        gate=evaluation["gate"],
+        metrics=evaluation.metrics,
+        baseline=evaluation.baseline,
+        baseline_metrics=evaluation.baseline_metrics,
+        gate=evaluation.gate.model_dump(mode="json"),
         training=training.model_dump(mode="json"),
         registration=registration.model_dump(mode="json"),
         deployment=deployment.model_dump(mode="json"),
-        tracker_errors=evaluation.get("tracker_errors", []),
-        champion=evaluation.get("champion"),
+        tracker_errors=evaluation.tracker_errors,
+        champion=evaluation.champion.model_dump(mode="json") if evaluation.champion is not None else None,
     )

@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from rscale.compiler.spec.evaluate import higher_is_better
+from rscale.console import out
 
 
 def rank_metric(sweep: Any) -> str:
@@ -92,8 +93,7 @@ def _loop_blocks(plan: Any) -> dict[str, Any]:
 
 def write_report(sweep: Any, state: dict[str, Any]) -> None:
     """Print the table; write results.csv, results.png, results.html and (once a member finished) best.yaml."""
-    from rscale.cli.app import console
-
+    console = out()
     table, metric = ranked(sweep, state)
     keys = list(sweep.swept_keys)
     metrics = list(sweep.members[0].plan.evaluate.metrics)
@@ -149,8 +149,7 @@ def _cell(column: str, value: Any, swept: list[str]) -> str:
 def _render(table: list[dict[str, Any]], columns: list[str], metric: str, sweep: Any) -> None:
     from rich.table import Table
 
-    from rscale.cli.app import console
-
+    console = out()
     order = "highest" if higher_is_better(metric) else "lowest"
     view = Table(title=f"sweep {sweep.sweep_id}: {sweep.name}, by {metric} ({order} first)", title_justify="left")
     for column in columns:

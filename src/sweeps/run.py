@@ -21,6 +21,7 @@ from typing import Any
 from rscale.compiler.compilation import Compiled
 from rscale.compiler.emit import emit
 from rscale.compiler.plan import Plan
+from rscale.console import out
 from rscale.errors import ConfigurationError
 from rscale.paths import build_dir, project_root
 
@@ -114,10 +115,10 @@ def run_sweep(
     compiled: Compiled, resume: str | None = None, max_parallel: int = 1, overrides: list[str] | None = None
 ) -> Sweep:
     """Run every unfinished member (never deploying), then write the results table, plot and best.yaml."""
-    from rscale.cli.app import console
     from rscale.stages.runner import prepare
     from rscale.sweeps.report import write_report
 
+    console = out()
     sweep = emit_sweep(compiled, overrides=overrides)
     if resume and resume != sweep.sweep_id:
         raise ConfigurationError(
@@ -178,9 +179,7 @@ def _parallelism(plan: Plan, asked: int, todo: int) -> int:
     if local:
         cores = os.cpu_count() or 1
         if asked > cores:
-            from rscale.cli.app import console
-
-            console.print(f"[yellow]--max-parallel {asked} is more than this machine's {cores} cores[/]: using {cores}")
+            out().print(f"[yellow]--max-parallel {asked} is more than this machine's {cores} cores[/]: using {cores}")
             asked = cores
     return max(1, min(asked, todo))
 
@@ -206,9 +205,9 @@ def _summary(entry: dict[str, Any]) -> str:
 
 def _run_one_by_one(sweep: Sweep, todo: list[Member], state: dict[str, Any], fingerprint: str) -> None:
     """Run members in this process. One failed member does not stop the sweep; it is reported and rerun on resume."""
-    from rscale.cli.app import console
     from rscale.stages import runner
 
+    console = out()
     for index, member in enumerate(todo, 1):
         console.print(f"\n[bold]member {index}/{len(todo)}[/] {member.plan.hash[:8]}: {member.label}")
         state["members"][member.plan.hash] = _started(member)
@@ -238,9 +237,9 @@ def _run_side_by_side(
     warehouse read-only (DuckDB allows many read-only processes) and shares ZenML's store, whose versioned
     entities (model versions, artifacts) ZenML creates with retries.
     """
-    from rscale.cli.app import console
     from rscale.stacks import ensure_registered
 
+    console = out()
     ensure_registered(sweep.members[0].plan.stack, activate=True)
     children: dict[str, subprocess.Popen] = {}
     stopping = threading.Event()

@@ -5,6 +5,7 @@ import pyarrow as pa
 import pytest
 from conftest import conversion_table, plan_for
 
+from rscale.compiler.spec.model import SessionRecConfig, TextConfig
 from rscale.models.package import RequestError
 from rscale.models.preprocess import OOV, PAD, RESERVED, Preprocessor
 
@@ -37,6 +38,27 @@ def test_sequence_truncates_to_the_last_max_len_items():
     assert batch["sequence"][0].tolist() == [index["c"], index["d"], index["e"]]
     served = pre.encode_records([{"items": ["a", "b", "c", "d", "e"]}])
     assert served["sequence"][0].tolist() == batch["sequence"][0].tolist()
+
+
+def test_settings_a_model_type_lacks_take_the_spec_configs_own_defaults():
+    """A custom module reading a sequence or a text input has no max_len/buckets/top_k of its own: the
+    preprocessor takes the defaults SessionRecConfig and TextConfig declare, not numbers of its own."""
+    defaults = {
+        "max_len": SessionRecConfig.model_fields["max_len"].default,
+        "top_k": SessionRecConfig.model_fields["top_k"].default,
+        "buckets": TextConfig.model_fields["buckets"].default,
+    }
+    sessions = pa.table({"items": pa.array([["a", "b"]]), "next_item": ["a"]})
+    custom_recs = Preprocessor.fit(plan_for("recs", ["model={type:custom,module:'pkg.mod:Model',task:ranking}"]), sessions)
+    assert custom_recs.sequence["max_len"] == defaults["max_len"] == plan_for("recs").model.max_len
+    assert custom_recs.state["top_k"] == defaults["top_k"]
+    reviews = pa.table({"review": ["fast shipping"], "purchased": [1]})
+    custom_text = Preprocessor.fit(
+        plan_for("conversion", ["model={type:custom,module:'pkg.mod:Model'}", "features.inputs=[{name:review,type:text}]"]),
+        reviews,
+    )
+    assert custom_text.state["text"]["buckets"] == defaults["buckets"]
+    assert Preprocessor.fit(plan_for("recs", ["model.top_k=12"]), sessions).state["top_k"] == 12  # a written value wins
 
 
 def test_numeric_stats_from_train_only_and_nulls_become_the_mean(conversion_plan):

@@ -109,7 +109,8 @@ def test_a_worse_challenger_is_registered_but_production_keeps_serving(project: 
     from rscale.serving.local import LocalDeployer
 
     seed_demo(DuckDBWarehouse(), sessions=1500, seed=5)
-    small = ["train.max_epochs=3", "train.batch_size=128"]
+    # the majority baseline and a 2% margin, whatever the spec gates on: this test is about the champion
+    small = ["train.max_epochs=3", "train.batch_size=128", "evaluate.baseline=majority"]
     # the champion: all inputs; a margin of 100% promotes it whatever production held before
     _, champion = _run([*small, "evaluate.gate.min_lift=-1.0"], "specs/conversion.yaml")
     try:
@@ -117,7 +118,7 @@ def test_a_worse_challenger_is_registered_but_production_keeps_serving(project: 
         served = read_state("conversion")["model_version"]
         # the challenger sees the device only: it beats the majority baseline but not the champion (margin 2%)
         only_device = "features.inputs=[{name: device, type: categorical}]"
-        _, challenger = _run([*small, only_device], "specs/conversion.yaml")
+        _, challenger = _run([*small, only_device, "evaluate.gate.min_lift=0.02"], "specs/conversion.yaml")
         decision = challenger.gate
         assert challenger.baseline_metrics["auc"] < challenger.metrics["auc"] < champion.metrics["auc"]
         assert decision["passed"] is False and "champion conversion:" in decision["reason"]

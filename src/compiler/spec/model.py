@@ -64,6 +64,3 @@ class CustomModelConfig(Block):
         "classification", description="What the module predicts; picks the metrics and baselines that fit."
     )
     params: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for the module's constructor.")
-
-
-MODEL_TASK = {"session_rec": "ranking", "tabular": None, "text": "classification"}
