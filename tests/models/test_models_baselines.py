@@ -76,7 +76,8 @@ def test_registry_declares_tasks_and_defaults():
 def test_spec_lists_baselines_and_checks_their_task():
     plan = plan_for("conversion", ["evaluate.baseline=[majority,logistic]"])
     assert plan.evaluate.baseline_names(plan.task) == ["majority", "logistic"]
-    plan = plan_for("conversion", ["~evaluate.baseline"])
+    plan = plan_for("conversion", [])  # the spec leaves evaluate.baseline out: the task's fair defaults
+    assert plan.evaluate.baseline is None
     assert plan.evaluate.baseline_names(plan.task) == ["gbdt", "logistic", "majority"]
     from rscale.compiler.errors import SpecError
 

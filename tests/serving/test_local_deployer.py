@@ -52,8 +52,7 @@ def test_deploy_status_predict_redeploy_undeploy(project: Path, deployer: LocalD
     assert "starting conversion" in (project / ".rs" / "serving" / f"{plan.name}.log").read_text()
     # the endpoint never holds the warehouse file
     assert not list((project / ".rs").glob("*.duckdb"))
-    open_files = [os.readlink(fd) for fd in Path(f"/proc/{state['pid']}/fd").iterdir()]
-    assert not any(name.endswith(".duckdb") for name in open_files)
+    assert not any(name.endswith(".duckdb") for name in _open_files(state["pid"]))
 
     status = deployer.status(plan.name)
     assert status is not None and status.healthy and status.details["pid"] == state["pid"]
@@ -129,3 +128,14 @@ def test_a_package_that_cannot_load_fails_with_the_log_tail(project: Path, deplo
 def test_a_directory_without_a_manifest_is_refused_before_starting(project: Path, deployer: LocalDeployer, plan) -> None:
     with pytest.raises(RscaleError, match="not a model package"):
         deployer.deploy(plan, project)
+
+
+def _open_files(pid: int) -> list[str]:
+    """What process `pid` has open; a descriptor closed between listing and reading it is skipped."""
+    names = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            names.append(os.readlink(fd))
+        except FileNotFoundError:
+            continue
+    return names
