@@ -94,12 +94,6 @@ class SessionRecModel(TaskModule):
             states = sums / mask.cumsum(dim=1).clamp(min=1)
         return self.project(self.dropout(states))
 
-    def encode(self, sequence: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """The state after the last real item of each session [B, dim] (an empty session reads position 0)."""
-        states = self.encode_positions(sequence)
-        last = (lengths - 1).clamp(min=0)
-        return states[torch.arange(len(sequence), device=sequence.device), last]
-
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         sequence, lengths = batch["sequence"], batch["lengths"]
         states = self.encode_positions(sequence)
