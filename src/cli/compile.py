@@ -109,9 +109,7 @@ def run_command(
 ) -> None:
     """Run a use case end to end: check, load, split, train, evaluate, register and deploy.
 
-    Exit codes: 0 the model was deployed (or the run finished); 1 a run-time error; 2 a mistake in the spec
-    or the configuration; 3 a data check failed; 4 the gate blocked the model (it did not beat the baseline); 6 another run of this
-    use case is in progress.
+    Exit codes: 0 the model was deployed (or the run finished); 1 a run-time error; 2 a mistake in the spec or the configuration; 3 a data check failed; 4 the gate blocked the model (it did not beat the baseline, or the model in production); 6 another run of this use case is in progress.
     """
     from rscale.compiler.emit import emit, last_compiled, remember_last
     from rscale.run_lock import use_case_lock
