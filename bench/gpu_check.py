@@ -117,7 +117,7 @@ def splits(plan: Any, project: Path) -> tuple[Any, Any]:
     config = DuckDBWarehouse(path=str(project / ".rs" / "warehouse.duckdb"))
     with connect(config, read_only=True) as warehouse:
         table = warehouse.query_arrow(plan.data.sql)
-    parts = split_table(table, plan.split, plan.data.time_column, plan.train.seed)
+    parts = split_table(table, plan.split, plan.data.time_column, plan.train.seed, plan.features.id)
     train = getattr(parts, "train", None)
     validation = getattr(parts, "validation", None)
     if train is None:

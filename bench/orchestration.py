@@ -96,7 +96,7 @@ def spec_plain(plan: Any, workdir: Path) -> float:
         report = run_checks(warehouse, list(plan.checks))
         assert not report.failed
         table = warehouse.query_arrow(plan.data.sql)
-    parts = split_table(table, plan.split, plan.data.time_column, plan.train.seed)
+    parts = split_table(table, plan.split, plan.data.time_column, plan.train.seed, plan.features.id)
     result = train(plan, parts.train, parts.validation, workdir, progress=False)
     evaluate(result.package_dir, plan, parts.train, parts.test)
     return time.perf_counter() - started

@@ -193,7 +193,7 @@ def evaluate_dataset(data: Dataset, work: Path) -> list[dict[str, Any]]:
     from rscale.models.training import train
 
     plan = plan_of(data)
-    parts = split_table(data.table, plan.split, plan.data.time_column, plan.train.seed)
+    parts = split_table(data.table, plan.split, plan.data.time_column, plan.train.seed, plan.features.id)
     workdir = work / data.name
     shutil.rmtree(workdir, ignore_errors=True)
     started = time.perf_counter()

@@ -2,7 +2,10 @@
 
 The same table, spec and seed always give the same three parts, in any process: `time` sorts (oldest
 rows train, newest test), `key` hashes the key's value with BLAKE2 (never Python's salted `hash()`), so
-one key always lands on the same side, and `random` uses a seeded numpy generator.
+one key always lands on the same side, and `random` uses a seeded numpy generator. A warehouse does not
+promise the order of a query's rows (DuckDB's parallel aggregation returns them in a different order from
+run to run), so where the spec names an id column the rows are first put in its order: rows with the same
+time, the random split and the training order then never depend on how the query happened to run.
 """
 
 from __future__ import annotations
@@ -24,8 +27,13 @@ class Splits(NamedTuple):
     test: pa.Table
 
 
-def split_table(table: pa.Table, split: SplitSpec, time_column: str | None, seed: int) -> Splits:
-    """Split `table` as `split` says. Raises RscaleError, with a fix, when a part would be empty."""
+def split_table(
+    table: pa.Table, split: SplitSpec, time_column: str | None, seed: int, id_column: str | None = None
+) -> Splits:
+    """Split `table` as `split` says, in `id_column`'s order where one is named. Raises RscaleError, with a
+    fix, when a part would be empty."""
+    if id_column and id_column in table.column_names:
+        table = table.take(pc.sort_indices(table, sort_keys=[(id_column, "ascending", "at_end")]))
     if split.by == "time":
         column = split.column or time_column
         if not column:
@@ -34,7 +42,7 @@ def split_table(table: pa.Table, split: SplitSpec, time_column: str | None, seed
                 fix="set data.time_column (or split.column) to the column holding each row's time",
             )
         _require(table, column, "split.column" if split.column else "data.time_column")
-        # Stable sort: rows with the same time keep the query's order, so the split is reproducible.
+        # Stable sort: rows with the same time keep their order (the id's, where the spec names one).
         order = pc.sort_indices(table, sort_keys=[(column, "ascending", "at_start")])
         parts = _cut(table.take(order), split)
     elif split.by == "key":

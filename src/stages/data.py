@@ -53,7 +53,7 @@ def load_data(data: DataPlan, warehouse: WarehouseConfig, fingerprint: str) -> A
 
 @step
 def split_data(
-    table: pa.Table, split: SplitSpec, time_column: str | None, seed: int
+    table: pa.Table, split: SplitSpec, time_column: str | None, seed: int, id_column: str | None = None
 ) -> tuple[
     Annotated[pa.Table, "train"],
     Annotated[pa.Table, "validation"],
@@ -63,6 +63,6 @@ def split_data(
     from rscale.data.split import split_table
 
     with report("split", f"splitting by {split.by}") as status:
-        parts = split_table(table, split, time_column, seed)
+        parts = split_table(table, split, time_column, seed, id_column)
         status.done(f"train {parts.train.num_rows:,} / validation {parts.validation.num_rows:,} / test {parts.test.num_rows:,}")
     return parts.train, parts.validation, parts.test

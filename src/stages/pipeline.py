@@ -19,7 +19,7 @@ def use_case_pipeline(plan: Plan, fingerprint: str, deploy: bool = True, resume:
     report = check_data(checks=list(plan.checks), warehouse=plan.stack.warehouse, fingerprint=fingerprint)
     table = load_data(data=plan.data, warehouse=plan.stack.warehouse, fingerprint=fingerprint, after=report)
     train, validation, test = split_data(
-        table, split=plan.split, time_column=plan.data.time_column, seed=plan.train.seed
+        table, split=plan.split, time_column=plan.data.time_column, seed=plan.train.seed, id_column=plan.features.id
     )
     package, training = train_model(
         train, validation, plan=plan, check_report=report, fingerprint=fingerprint, resume=resume

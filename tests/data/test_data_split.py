@@ -99,3 +99,16 @@ def test_missing_columns_name_the_fix(table):
     assert "`when`" in str(wrong.value) and "ts" in str(wrong.value)
     with pytest.raises(RscaleError, match="split.column"):
         split_table(table, SplitSpec(by="key"), None, seed=0)
+
+
+@pytest.mark.parametrize("by", ["time", "random"])
+def test_the_query_row_order_never_changes_the_split_where_an_id_is_named(by):
+    """A warehouse returns a query's rows in any order; named id, the parts and their order are the same."""
+    rows = 600
+    table = pa.table({"id": [f"s{i:04d}" for i in range(rows)], "ts": np.arange(rows) // 3})  # ties of three
+    spec = SplitSpec(by=by)
+    first = split_table(table, spec, "ts", seed=1, id_column="id")
+    shuffled = table.take(np.random.default_rng(7).permutation(rows))
+    again = split_table(shuffled, spec, "ts", seed=1, id_column="id")
+    for name in ("train", "validation", "test"):
+        assert getattr(first, name)["id"].to_pylist() == getattr(again, name)["id"].to_pylist(), name
