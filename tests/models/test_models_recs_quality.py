@@ -1,7 +1,7 @@
 """Issue 12's headline, as the README states it: on the demo data (`rs seed`'s 20,000 sessions),
 `specs/recs.yaml` as shipped beats the strongest of popularity, item_to_item and session_knn
-(session_knn, hit_rate@10 0.523) by about +0.01 to +0.02 hit_rate@10 (+0.0125 to +0.0221 over five runs;
-training is not bit-for-bit repeatable here), and the gate deploys it. The same run as
+(session_knn, hit_rate@10 0.523) by +0.021 hit_rate@10 with the interval's lower end above zero, and the gate
+deploys it. The same every run since the split orders rows by the id column. The same run as
 `python -m bench quality`'s sessions_demo row (the spec's own query over the demo events, its own split,
 settings and default baselines)."""
 
@@ -20,5 +20,5 @@ def test_recs_spec_beats_the_strongest_fair_baseline_on_the_demo_data(tmp_path):
     assert round(rows["session_knn"]["metrics"]["hit_rate@10"], 3) == 0.523
     assert round(rows["item_to_item"]["metrics"]["hit_rate@10"], 3) == 0.512
     assert round(rows["popularity"]["metrics"]["hit_rate@10"], 3) == 0.208
-    assert 0.010 <= model["gate"]["lift"] <= 0.030, model["gate"]
-    assert model["gate"]["interval"]["high"] > 0.02, model["gate"]  # the interval reaches well above zero
+    assert 0.015 <= model["gate"]["lift"] <= 0.030, model["gate"]  # README: +0.0211
+    assert model["gate"]["interval"]["low"] > 0, model["gate"]  # README: [+0.0045, +0.0376]
