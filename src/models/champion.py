@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 from pydantic import BaseModel
 
-from rscale.compiler.spec.evaluate import higher_is_better
+from rscale.compiler.spec.evaluate import higher_is_better, reaches, required_value
 
 
 class ChampionDecision(BaseModel):
@@ -74,9 +74,9 @@ def compare(champion: str, champion_value: float, challenger_metrics: dict[str, 
             reason=f"{metric} is not finite for the challenger or champion {champion}: not compared",
         )
     higher = higher_is_better(metric)
-    margin = abs(champion_value) * abs(gate.min_lift)  # a tolerance either way: -0.1 and 0.1 both allow 10% worse
-    required = champion_value - margin if higher else champion_value + margin
-    passed = value >= required if higher else value <= required
+    # a tolerance either way: min_lift -0.1 and 0.1 both allow the challenger to be 10% worse
+    required = required_value(metric, champion_value, -abs(gate.min_lift))
+    passed = reaches(metric, value, required)
     verdict = "promote" if passed else "keep the champion in production"
     relation = ("not worse than" if passed else "worse than") + f" champion {champion}"
     reason = (

@@ -25,7 +25,14 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, Field
 
-from rscale.compiler.spec.evaluate import BASELINES, best_possible, higher_is_better, metric_task
+from rscale.compiler.spec.evaluate import (
+    BASELINES,
+    best_possible,
+    higher_is_better,
+    metric_task,
+    reaches,
+    required_value,
+)
 from rscale.models import metrics as metric_functions
 from rscale.models.champion import ChampionDecision
 from rscale.models.metrics import RowOutputs
@@ -210,9 +217,9 @@ def decide_gate(
         )
     higher = higher_is_better(metric)
     margin = abs(baseline_value) * gate.min_lift
-    required = baseline_value + margin if higher else baseline_value - margin
+    required = required_value(metric, baseline_value, gate.min_lift)
     lift = model_value - baseline_value if higher else baseline_value - model_value
-    passed = model_value >= required if higher else model_value <= required
+    passed = reaches(metric, model_value, required)
     confidence = getattr(gate, "confidence", None)
     interval = None
     if lifts is not None and len(lifts):

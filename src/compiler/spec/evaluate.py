@@ -256,3 +256,15 @@ def best_possible(metric: str) -> float | None:
     if name in LOWER_IS_BETTER:
         return 0.0
     return None
+
+
+def required_value(metric: str, reference: float, lift: float) -> float:
+    """What `metric` must reach to be `lift` (relative, signed: -0.1 allows 10% worse) better than `reference`,
+    for higher-is-better metrics and lower-is-better ones alike. The gate and the champion check both ask this."""
+    margin = abs(reference) * lift
+    return reference + margin if higher_is_better(metric) else reference - margin
+
+
+def reaches(metric: str, value: float, required: float) -> bool:
+    """Whether `value` is at least as good as `required` on `metric`."""
+    return value >= required if higher_is_better(metric) else value <= required
