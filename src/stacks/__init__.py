@@ -5,11 +5,11 @@ Light to import: ZenML is imported only by the functions that talk to it (regist
 
 from __future__ import annotations
 
+from rscale.references import missing_variables, resolve_stack
 from rscale.stacks.active import active_stack_name, set_active_stack
 from rscale.stacks.containers import docker_settings, image_requirements, write_build_context
 from rscale.stacks.integrations import integration_problems, missing_integrations
 from rscale.stacks.options import TRAIN_STEP, pipeline_options
-from rscale.stacks.references import missing_variables, resolve_references
 from rscale.stacks.registration import activate_zenml_stack, ensure_registered, register
 
 __all__ = [
@@ -24,7 +24,7 @@ __all__ = [
     "missing_variables",
     "pipeline_options",
     "register",
-    "resolve_references",
+    "resolve_stack",
     "set_active_stack",
     "write_build_context",
 ]

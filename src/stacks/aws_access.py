@@ -7,9 +7,8 @@ point it at moto's server on 127.0.0.1.
 from __future__ import annotations
 
 from rscale.compiler.stack import StackSpec
-from rscale.references import env_value
+from rscale.references import env_value, resolve_stack
 from rscale.service_errors import AWS_RETRIES
-from rscale.stacks.references import resolve_references
 
 
 def _bucket_of(uri: str | None) -> str | None:
@@ -20,7 +19,7 @@ def _bucket_of(uri: str | None) -> str | None:
 
 def check_aws_access(stack: StackSpec) -> list[str]:
     """Problems found reaching the stack's AWS resources; empty when every one answered. Names, never secrets."""
-    resolved = resolve_references(stack)
+    resolved = resolve_stack(stack)
     import boto3
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError

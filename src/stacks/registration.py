@@ -18,8 +18,8 @@ from typing import Any
 
 from rscale.compiler.stack import StackSpec
 from rscale.paths import state_dir, use_project_state
+from rscale.references import resolve_stack
 from rscale.stacks.components import FINGERPRINT_LABEL, ComponentSpec, components_of, stack_fingerprint
-from rscale.stacks.references import resolve_references
 
 
 @dataclass
@@ -89,7 +89,7 @@ def is_current(stack: StackSpec, root: Path | None = None) -> bool:
     record = _read_registered().get(stack.name)
     if not record or record.get("store") != store_url() or not _store_exists():
         return False
-    return bool(record.get("fingerprint") == stack_fingerprint(components_of(resolve_references(stack), root)))
+    return bool(record.get("fingerprint") == stack_fingerprint(components_of(resolve_stack(stack), root)))
 
 
 @contextlib.contextmanager
@@ -110,7 +110,7 @@ def register(stack: StackSpec, root: Path | None = None) -> Registration:
     """Create or update the stack's components and the stack in ZenML; unchanged ones are left alone.
 
     Raises ConfigurationError naming every missing environment variable before touching ZenML."""
-    resolved = resolve_references(stack)
+    resolved = resolve_stack(stack)
     components = components_of(resolved, root)
     fingerprint = stack_fingerprint(components)
     use_project_state()

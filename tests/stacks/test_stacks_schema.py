@@ -11,7 +11,7 @@ from rscale.compiler.errors import SpecError
 from rscale.compiler.plan import _instance_for
 from rscale.compiler.stack import DEFAULT_GPU_INSTANCES, load_stack
 from rscale.errors import ConfigurationError
-from rscale.stacks.references import missing_variables, resolve_references
+from rscale.references import missing_variables, resolve_stack
 
 
 def test_every_stack_in_the_repo_loads(repo: Path) -> None:
@@ -32,7 +32,7 @@ def test_aws_stack_has_the_reasonable_scale_parts() -> None:
 
 
 def test_references_resolve_from_the_environment(aws_env: dict[str, str]) -> None:
-    resolved = resolve_references(load_stack("aws"))
+    resolved = resolve_stack(load_stack("aws"))
     assert resolved.step_operator is not None
     assert resolved.step_operator.role == aws_env["RS_SAGEMAKER_ROLE"]
     assert resolved.artifact_store.path == "s3://rscale-test-bucket/rscale/artifacts"
@@ -45,9 +45,11 @@ def test_missing_variables_are_all_named(no_aws_env: None, monkeypatch: pytest.M
     stack = load_stack("aws")
     assert missing_variables(stack) == ["RS_SAGEMAKER_ROLE", "RS_ECR_URI", "AWS_REGION"]
     with pytest.raises(ConfigurationError) as caught:
-        resolve_references(stack)
+        resolve_stack(stack)
     message = str(caught.value)
     assert "stack `aws`" in message
+    assert "`step_operator.role`" in message and "`container_registry.uri`" in message  # where they are
+    assert "`artifact_store.path`" not in message  # RS_S3_BUCKET is set, so its keys are not named
     for name in ("RS_SAGEMAKER_ROLE", "RS_ECR_URI", "AWS_REGION"):
         assert name in message and name in (caught.value.fix or "")
     assert "only-this-one" not in message
@@ -58,7 +60,7 @@ def test_a_variable_that_breaks_a_field_is_reported_without_its_value(aws_env: d
         update={"artifact_store": load_stack("aws").artifact_store.model_copy(update={"path": "${env:RS_S3_BUCKET}"})}
     )
     with pytest.raises(ConfigurationError) as caught:
-        resolve_references(stack)
+        resolve_stack(stack)
     assert "`artifact_store`" in str(caught.value) and "${env:RS_S3_BUCKET}" in str(caught.value)
     assert "rscale-test-bucket" not in str(caught.value)
 
