@@ -149,14 +149,14 @@ def use_command(name: str = NAME) -> None:
 @friendly_errors
 def build_context_command(
     name: str = NAME,
-    out: Path = typer.Option(..., "--out", "-o", help="Folder to write Dockerfile, requirements.txt and rscale/ into."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to write Dockerfile, requirements.txt and rscale-src/ into."),
 ) -> None:
     """Write the Docker build context of the image SageMaker runs the steps in (no Docker engine needed)."""
     from rscale.compiler.stack import load_stack
-    from rscale.stacks import write_build_context
+    from rscale.stacks import step_image, write_build_context
 
     stack = load_stack(name)
-    for path in write_build_context(stack, out):
+    for path in write_build_context(step_image(stack), out):
         console.print(f"wrote {path}", markup=False)
     registry = stack.container_registry.uri if stack.container_registry else "<registry>"
     console.print(f"build and push: docker build -t {registry}/rscale:latest {out} && docker push {registry}/rscale:latest",

@@ -380,7 +380,7 @@ class SageMakerDeployer:
         how to build and push it (no Docker engine is assumed).
         """
         from rscale.paths import build_dir
-        from rscale.serving.container import write_build_context
+        from rscale.stacks.containers import serving_image, write_build_context
 
         serving = plan.serving
         if serving.tier == "custom" and serving.image:
@@ -402,7 +402,7 @@ class SageMakerDeployer:
         registry_uri = resolve(registry.uri, "container_registry.uri").rstrip("/")
         uri = f"{registry_uri}/{repository}:{tag}"
         out = build_dir(plan.name) / ("container" if context else "serving-image")
-        write_build_context(context, out, plan)
+        write_build_context(serving_image(plan, context), out)
         if not self._image_exists(uri):
             raise ConfigurationError(
                 f"the image {uri} is not in the registry yet; its build context is {out}",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from rscale.references import missing_variables, resolve_stack
 from rscale.stacks.active import active_stack_name, set_active_stack
-from rscale.stacks.containers import docker_settings, image_requirements, write_build_context
+from rscale.stacks.containers import docker_settings, image_requirements, serving_image, step_image, write_build_context
 from rscale.stacks.integrations import integration_problems, missing_integrations
 from rscale.stacks.options import TRAIN_STEP, pipeline_options
 from rscale.stacks.registration import activate_zenml_stack, ensure_registered, register
@@ -25,6 +25,8 @@ __all__ = [
     "pipeline_options",
     "register",
     "resolve_stack",
+    "serving_image",
     "set_active_stack",
+    "step_image",
     "write_build_context",
 ]

@@ -1,16 +1,26 @@
-"""The image SageMaker runs rscale's steps in: ZenML DockerSettings, and a build context for `docker build`.
+"""rscale's container images and their one build-context writer, with one way of pinning requirements.
 
-Requirements are the project's own dependencies pinned to the versions installed here (what the tests
-ran against), plus the rscale extras and ZenML integrations the stack and spec use. No Docker engine is
-needed to generate either; building the image needs one (or the stack's AWS CodeBuild image builder).
+Two images are built from the same kind of context (Dockerfile, requirements.txt, rscale's source in rscale-src/):
+- the step image SageMaker runs rscale's steps in (also as ZenML DockerSettings): rscale's dependencies plus
+  the extras and ZenML integrations the stack and spec use;
+- the serving image, which speaks the same contract as the local server (`serve`, GET /ping,
+  POST /invocations, port 8080), so it runs on SageMaker and on any container platform. Only what the server
+  imports goes in, and the custom tier bakes the model package in at /opt/ml/model.
+
+Every requirement is pinned the same way (`pin`): the version installed here (what the tests ran with) when
+pyproject.toml's range allows it, else pyproject's range. No Docker engine is needed to write a context;
+building the image needs one (or the stack's AWS CodeBuild image builder).
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import os
+import re
 import shutil
 import tomllib
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,8 +35,12 @@ if TYPE_CHECKING:
 
 PROJECT = "rscale"
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
-# rscale lives in the image at /opt/rscale/rscale and is found through PYTHONPATH, so building needs no wheel.
-IMAGE_SOURCE_DIR = "/opt/rscale"
+MODEL_DIR = "/opt/ml/model"
+PORT = 8080
+# What the server process imports at run time (rscale.serving.server + rscale.models), by distribution name.
+SERVING_DISTRIBUTIONS = ("torch", "pytorch-lightning", "numpy", "pyarrow", "pydantic", "starlette", "uvicorn")
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+_GPU_FAMILIES = ("ml.g", "ml.p", "ml.inf", "ml.trn")
 
 
 def extras_for(stack: StackSpec, plan: Plan | None = None) -> list[str]:
@@ -75,7 +89,7 @@ def project_requirements(extras: Iterable[str] = ()) -> list[str]:
     pinned: dict[str, str] = {}
     for req in lines:
         if req.name != PROJECT and _selected(req, wanted):
-            pinned.setdefault(req.name.lower(), _pin(req))
+            pinned.setdefault(req.name.lower(), pin(req))
     return sorted(pinned.values(), key=str.lower)
 
 
@@ -83,7 +97,8 @@ def _selected(req: Requirement, extras: set[str]) -> bool:
     return req.marker is None or any(req.marker.evaluate({"extra": e}) for e in extras | {""})
 
 
-def _pin(req: Requirement) -> str:
+def pin(req: Requirement) -> str:
+    """`req` pinned to the installed public version when its declared range allows it, else as declared."""
     extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
     try:
         version = importlib.metadata.version(req.name)
@@ -127,46 +142,150 @@ def docker_settings(plan: Plan) -> dict[str, Any]:
     return settings
 
 
-def write_build_context(stack: StackSpec, out: Path, plan: Plan | None = None) -> list[Path]:
-    """Write Dockerfile, requirements.txt and rscale's source into `out`, ready for `docker build out`."""
+def serving_requirements(gpu: bool = False, extra: Iterable[str] = ()) -> list[str]:
+    """requirements.txt lines of the serving image: the distributions the server imports, pinned, then `extra`.
+
+    A CPU image takes torch's CPU wheel of the same version (the default PyPI wheel carries CUDA, gigabytes
+    the image does not need).
+    """
+    declared = {req.name.lower(): req for req in map(Requirement, declared_requirements()) if req.marker is None}
+    lines: list[str] = []
+    for name in SERVING_DISTRIBUTIONS:
+        line = pin(declared.get(name, Requirement(name)))
+        if name == "torch" and not gpu and "==" in line:
+            lines.append(f"--extra-index-url {TORCH_CPU_INDEX}")
+            line += "+cpu"
+        lines.append(line)
+    lines.extend(extra)
+    return lines
+
+
+@dataclass(frozen=True)
+class ImageContext:
+    """What one image holds beyond rscale's source: its base, its pinned requirements and how it starts."""
+
+    purpose: str  # the Dockerfile's first comment line
+    base_image: str
+    requirements: list[str]
+    environment: dict[str, str] = field(default_factory=dict)
+    apt_packages: list[str] = field(default_factory=list)
+    package_dir: Path | None = None  # a model package baked in at MODEL_DIR
+    serve: bool = False  # the serving contract: SM_MODEL_DIR, EXPOSE 8080, ENTRYPOINT ["serve"]
+
+
+def step_image(stack: StackSpec, plan: Plan | None = None) -> ImageContext:
+    """The image SageMaker runs the steps of `plan` (or of any plan) on `stack` in."""
+    return ImageContext(
+        purpose=f"Generated by `rs stack build-context {stack.name}`: the image SageMaker runs rscale's steps in.",
+        base_image=stack.image.parent_image or DEFAULT_BASE_IMAGE,
+        requirements=image_requirements(stack, plan),
+        environment=dict(stack.image.environment),
+        apt_packages=list(stack.image.apt_packages),
+    )
+
+
+def serving_image(plan: Plan, package_dir: Path | None) -> ImageContext:
+    """The model server's image for `plan`; `package_dir` is baked in, None gives the generic serving image.
+
+    Base image and extra requirements come from `plan.serving.build` when the tier has one.
+    """
+    build = getattr(plan.serving, "build", None)
+    instance_type = getattr(plan.serving, "instance_type", None) or ""
+    return ImageContext(
+        purpose="Generated by rscale: the model server behind the SageMaker inference-container contract.",
+        base_image=build.base_image if build is not None else DEFAULT_BASE_IMAGE,
+        requirements=serving_requirements(
+            instance_type.startswith(_GPU_FAMILIES), list(build.extra_requirements) if build is not None else []
+        ),
+        environment={"SM_MODEL_DIR": MODEL_DIR},
+        package_dir=package_dir,
+        serve=True,
+    )
+
+
+def write_build_context(image: ImageContext, out: Path) -> list[Path]:
+    """Write `image`'s build context to `out` (replaced if present), ready for `docker build out`.
+
+    Returns the Dockerfile, requirements.txt, rscale-src/ (and model/ when a package is baked in). The context
+    is written beside `out` and swapped in, so a package that lives in an older context is read before that
+    context goes away.
+    """
     import rscale
 
-    out.mkdir(parents=True, exist_ok=True)
-    requirements = out / "requirements.txt"
-    requirements.write_text(
-        f"# Generated by `rs stack build-context {stack.name}`: rscale's dependencies, pinned to the\n"
-        "# versions its tests ran with, plus the stack's extras and ZenML integrations.\n"
-        + "\n".join(image_requirements(stack, plan))
-        + "\n"
+    out = Path(out)
+    staging = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+    if image.package_dir is not None:
+        shutil.copytree(image.package_dir, staging / "model", ignore=ignore)
+    shutil.copytree(Path(rscale.__file__).resolve().parent, staging / "rscale-src" / "rscale", ignore=ignore)
+    (staging / "rscale-src" / "pyproject.toml").write_text(_source_pyproject(rscale.__version__))
+    (staging / "requirements.txt").write_text(
+        "# Generated by rscale: pinned to the versions its tests ran with (pyproject.toml's range otherwise).\n"
+        + "\n".join(image.requirements) + "\n"
     )
-    source = out / "rscale"
-    if source.exists():
-        shutil.rmtree(source)
-    shutil.copytree(Path(rscale.__file__).parent, source, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    env_lines = "".join(f"ENV {k}={_quote(v)}\n" for k, v in sorted(stack.image.environment.items()))
+    (staging / "Dockerfile").write_text(_dockerfile(image, out))
+    (staging / ".dockerignore").write_text("**/__pycache__\n**/*.pyc\n")
+    if out.exists():
+        shutil.rmtree(out)
+    staging.rename(out)
+    names = ["Dockerfile", "requirements.txt", "rscale-src"] + (["model"] if image.package_dir is not None else [])
+    return [out / name for name in names]
+
+
+def _source_pyproject(version: str) -> str:
+    # Only rscale's own code goes in (--no-deps): its dependencies are pinned in requirements.txt, and what
+    # the image does not need (ZenML and MLflow in a serving image) stays out.
+    return f"""[build-system]
+requires = ["setuptools>=69"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "rscale"
+version = "{version}"
+requires-python = ">=3.11"
+
+[project.scripts]
+serve = "rscale.serving.server:serve_main"
+
+[tool.setuptools.packages.find]
+include = ["rscale", "rscale.*"]
+"""
+
+
+def _dockerfile(image: ImageContext, out: Path) -> str:
+    environment = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    environment.update(image.environment)
     apt = (
         "RUN apt-get update && apt-get install -y --no-install-recommends "
-        + " ".join(stack.image.apt_packages)
+        + " ".join(image.apt_packages)
         + " && rm -rf /var/lib/apt/lists/*\n"
-        if stack.image.apt_packages
+        if image.apt_packages
         else ""
     )
-    dockerfile = out / "Dockerfile"
-    dockerfile.write_text(
-        f"# Generated by `rs stack build-context {stack.name}`: the image SageMaker runs rscale's steps in.\n"
-        f"# Build: docker build -t <ecr-uri>/rscale:<tag> {out}\n"
-        f"FROM {stack.image.parent_image or DEFAULT_BASE_IMAGE}\n"
-        "ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1\n"
-        + env_lines
+    model = f"COPY model/ {MODEL_DIR}/\n" if image.package_dir is not None else ""
+    # SageMaker starts the container as `docker run <image> serve`; `serve` accepts that argument.
+    serve = f'EXPOSE {PORT}\nENTRYPOINT ["serve"]\n' if image.serve else ""
+    return (
+        f"# {image.purpose}\n"
+        f"# Build: docker build -t <registry>/<repository>:<tag> {out}\n"
+        f"FROM {image.base_image}\n"
+        + "".join(f"ENV {k}={_quote(v)}\n" for k, v in environment.items())
         + apt
-        + "COPY requirements.txt /tmp/requirements.txt\n"
-        "RUN pip install -r /tmp/requirements.txt\n"
-        f"COPY rscale {IMAGE_SOURCE_DIR}/rscale\n"
-        f"ENV PYTHONPATH={IMAGE_SOURCE_DIR}\n"
-        "WORKDIR /app\n"
+        + "WORKDIR /opt/rscale\n"
+        "COPY requirements.txt .\n"
+        "RUN pip install --no-cache-dir -r requirements.txt\n"
+        "COPY rscale-src/ ./rscale-src/\n"
+        "RUN pip install --no-cache-dir --no-deps ./rscale-src\n"
+        + model
+        + serve
     )
-    return [dockerfile, requirements, source]
 
 
 def _quote(value: str) -> str:
+    """A Dockerfile ENV value: as it is when plain, else double-quoted with its quotes and backslashes escaped."""
+    if re.fullmatch(r"[A-Za-z0-9_./:@+,=-]*", value):
+        return value
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -19,10 +19,17 @@ import pytest
 from sagemaker_moto import aws_plan as conversion_plan
 from tiny_package import EXAMPLE, free_port, server_process, trained_package
 
-from rscale.serving.container import SERVING_DISTRIBUTIONS, write_build_context
+from rscale.compiler.plan import Plan
 from rscale.serving.sagemaker import package_sha256
+from rscale.stacks.containers import SERVING_DISTRIBUTIONS, serving_image, write_build_context
 
 CUSTOM = "serving={tier: custom, instance_type: ml.c5.xlarge, build: {base_image: 'python:3.11-slim-bookworm', extra_requirements: ['orjson==3.10.0']}}"
+
+
+def build(package: Path | None, out: Path, plan: Plan) -> Path:
+    """The serving image's context for `plan`, as `rs deploy` writes it."""
+    write_build_context(serving_image(plan, package), out)
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +39,7 @@ def package() -> Path:
 
 @pytest.fixture(scope="module")
 def context(package: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_build_context(package, tmp_path_factory.mktemp("ctx") / "container", conversion_plan(CUSTOM))
+    return build(package, tmp_path_factory.mktemp("ctx") / "container", conversion_plan(CUSTOM))
 
 
 def context_env(context: Path, port: int) -> dict[str, str]:
@@ -74,13 +81,13 @@ def test_requirements_are_pinned_to_what_runs_here(context: Path) -> None:
 
 def test_a_gpu_instance_gets_the_default_torch_wheel(package: Path, tmp_path: Path) -> None:
     plan = conversion_plan("serving={tier: custom, build: {}, instance_type: ml.g4dn.xlarge}")
-    out = write_build_context(package, tmp_path / "gpu", plan)
+    out = build(package, tmp_path / "gpu", plan)
     text = (out / "requirements.txt").read_text()
     assert "download.pytorch.org" not in text and "+cpu" not in text
 
 
 def test_the_generic_serving_image_has_no_model_baked_in(tmp_path: Path) -> None:
-    out = write_build_context(None, tmp_path / "generic", conversion_plan("serving={tier: serverless}"))
+    out = build(None, tmp_path / "generic", conversion_plan("serving={tier: serverless}"))
     assert not (out / "model").exists()
     assert "/opt/ml/model/" not in [line.split()[-1] for line in (out / "Dockerfile").read_text().splitlines() if line.startswith("COPY")]
     assert (out / "Dockerfile").read_text().startswith("#") and "FROM python:3.11-slim\n" in (out / "Dockerfile").read_text()
@@ -90,7 +97,7 @@ def test_a_package_inside_the_old_context_survives_a_rewrite(context: Path, pack
     import shutil
 
     old = shutil.copytree(context, tmp_path / "container")
-    out = write_build_context(old / "model", old, conversion_plan(CUSTOM))
+    out = build(old / "model", old, conversion_plan(CUSTOM))
     assert out == old and package_sha256(out / "model") == package_sha256(package)
     assert not list(tmp_path.glob(".container.*"))
 

@@ -12,7 +12,7 @@ from zenml import pipeline, step
 from rscale.compiler.compilation import compile_spec
 from rscale.compiler.plan import Plan
 from rscale.compiler.stack import load_stack
-from rscale.stacks import TRAIN_STEP, docker_settings, pipeline_options, write_build_context
+from rscale.stacks import TRAIN_STEP, docker_settings, pipeline_options, step_image, write_build_context
 from rscale.stacks.containers import image_requirements, project_requirements
 from rscale.stacks.integrations import (
     ZENML_INTEGRATION_REQUIREMENTS,
@@ -94,19 +94,36 @@ def test_extras_follow_the_stack_and_the_spec() -> None:
 
 def test_build_context_holds_dockerfile_requirements_and_source(tmp_path: Path) -> None:
     stack = load_stack("aws")
-    files = write_build_context(stack, tmp_path / "ctx")
-    assert [f.name for f in files] == ["Dockerfile", "requirements.txt", "rscale"]
+    files = write_build_context(step_image(stack), tmp_path / "ctx")
+    assert [f.name for f in files] == ["Dockerfile", "requirements.txt", "rscale-src"]
     dockerfile = (tmp_path / "ctx" / "Dockerfile").read_text()
     assert dockerfile.splitlines()[2] == "FROM python:3.11-slim"
-    assert "RUN pip install -r /tmp/requirements.txt" in dockerfile
-    assert "COPY rscale /opt/rscale/rscale" in dockerfile and "ENV PYTHONPATH=/opt/rscale" in dockerfile
+    lines = dockerfile.splitlines()
+    # the pinned requirements first, then rscale itself without pulling anything unpinned
+    assert lines.index("RUN pip install --no-cache-dir -r requirements.txt") < lines.index(
+        "RUN pip install --no-cache-dir --no-deps ./rscale-src"
+    )
+    assert "ENTRYPOINT" not in dockerfile and "/opt/ml/model" not in dockerfile  # a step image, not a server
     lines = [ln for ln in (tmp_path / "ctx" / "requirements.txt").read_text().splitlines() if not ln.startswith("#")]
     assert lines == image_requirements(stack)
-    assert (tmp_path / "ctx" / "rscale" / "stacks" / "containers.py").exists()
-    assert not list((tmp_path / "ctx" / "rscale").rglob("__pycache__"))
+    assert (tmp_path / "ctx" / "rscale-src" / "rscale" / "stacks" / "containers.py").exists()
+    assert not list((tmp_path / "ctx" / "rscale-src").rglob("__pycache__"))
     # Writing again replaces the copy rather than nesting it.
-    write_build_context(stack, tmp_path / "ctx")
-    assert not (tmp_path / "ctx" / "rscale" / "rscale").exists()
+    write_build_context(step_image(stack), tmp_path / "ctx")
+    assert not (tmp_path / "ctx" / "rscale-src" / "rscale" / "rscale").exists()
+
+
+def test_the_step_and_serving_images_pin_alike(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One way of pinning: a distribution both images install gets the same line in both (CPU torch aside)."""
+    from rscale.stacks.containers import SERVING_DISTRIBUTIONS, serving_image
+
+    plan = _plan(repo, monkeypatch, "aws", "serving={tier: custom, build: {}, instance_type: ml.g5.xlarge}")
+    serving = {Requirement(r).name: r for r in serving_image(plan, None).requirements}
+    step = {Requirement(r).name: r for r in image_requirements(plan.stack, plan)}
+    assert set(SERVING_DISTRIBUTIONS) <= set(serving)
+    for name in SERVING_DISTRIBUTIONS:
+        assert serving[name] == step[name]
+    assert serving["torch"] == "torch==2.13.0"  # pyproject's pin, on a GPU instance the default (CUDA) wheel
 
 
 def test_our_integration_table_matches_zenml() -> None:
