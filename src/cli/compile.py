@@ -227,7 +227,7 @@ def render_outcome(outcome: Any, build: Path) -> None:
 
     from rich.table import Table
 
-    from rscale.run_report import write_run_report
+    from rscale.reports import write_run_report
 
     table = Table(title=f"{outcome.name}  (plan {outcome.plan_hash}, {outcome.seconds:.1f}s)", title_justify="left")
     table.add_column("metric")

@@ -1,26 +1,21 @@
 """The monitor report as files: build/<name>/monitor.json (the figures), monitor.png and monitor.html.
 
-One writer for the three, so they always show the same numbers. The PNG has four panels: the live metric
+One function writes the three, so they always show the same numbers; the PNG and HTML go through rscale's
+one report writer (rscale.reports), as the run and sweep reports do. The PNG has four panels: the live metric
 over time next to the test metric the version was deployed with, PSI of every input and of the
 predictions against the threshold, out-of-vocabulary shares served vs training, and request volume.
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 from pathlib import Path
 
 from rscale.monitoring.monitor import MonitorReport
+from rscale.reports import Page, code, png_of, pyplot, table, text, write_report
 
 
 def _plot(report: MonitorReport, max_psi: float, max_oov: float) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(12, 7.5))
     live, drift_ax, oov_ax, volume = axes[0, 0], axes[0, 1], axes[1, 0], axes[1, 1]
 
@@ -107,10 +102,7 @@ def _plot(report: MonitorReport, max_psi: float, max_oov: float) -> bytes:
         color="tab:red" if report.alarms else "black",
     )
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    return buffer.getvalue()
+    return png_of(fig)
 
 
 def _bar_width(report: MonitorReport) -> float:
@@ -123,24 +115,23 @@ def _bar_width(report: MonitorReport) -> float:
 def write_monitor_report(report: MonitorReport, folder: Path, *, max_psi: float, max_oov: float) -> dict[str, Path]:
     """Write monitor.json, monitor.png and monitor.html into `folder`; return their paths."""
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {kind: folder / f"monitor.{kind}" for kind in ("json", "png", "html")}
-    paths["json"].write_text(report.model_dump_json(indent=2) + "\n")
-    png = _plot(report, max_psi, max_oov)
-    paths["png"].write_bytes(png)
-    checks = "".join(
-        f"<tr class={'crossed' if c.crossed else 'ok'}><td>{'CROSSED' if c.crossed else 'ok'}</td>"
-        f"<td>{html.escape(c.check)}</td><td>{html.escape(c.detail)}</td></tr>"
-        for c in report.checks
+    json_path = folder / "monitor.json"
+    json_path.write_text(report.model_dump_json(indent=2) + "\n")
+    page = Page(f"{report.name} monitor", png=_plot(report, max_psi, max_oov), alt="live metric, drift, OOV and volume")
+    page.add(
+        text("h1", f"{report.name}: version {report.endpoint_version}"),
+        text(
+            "p",
+            f"window {report.since:%Y-%m-%d %H:%M} to {report.until:%Y-%m-%d %H:%M} UTC; registered as ",
+            code(report.registered_version),
+        ),
+        text("h2", "Thresholds"),
+        table(
+            ["", "check", "detail"],
+            (["CROSSED" if c.crossed else "ok", c.check, c.detail] for c in report.checks),
+            row_classes=("crossed" if c.crossed else "ok" for c in report.checks),
+        ),
     )
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in report.notes)
-    paths["html"].write_text(
-        "<!doctype html><meta charset=utf-8>"
-        f"<title>{html.escape(report.name)} monitor</title>"
-        "<style>body{font-family:sans-serif;margin:2em}td{padding:2px 8px}.crossed{color:#b00;font-weight:bold}</style>"
-        f"<h1>{html.escape(report.name)}: version {html.escape(str(report.endpoint_version))}</h1>"
-        f"<p>window {report.since:%Y-%m-%d %H:%M} to {report.until:%Y-%m-%d %H:%M} UTC; registered as "
-        f"{html.escape(str(report.registered_version))}</p>"
-        f"<img src='data:image/png;base64,{base64.b64encode(png).decode()}' style='max-width:100%'>"
-        f"<h2>Thresholds</h2><table>{checks}</table>" + (f"<h2>Notes</h2><ul>{notes}</ul>" if notes else "")
-    )
-    return paths
+    if report.notes:
+        page.add(text("h2", "Notes"), "<ul>" + "".join(text("li", n) for n in report.notes) + "</ul>")
+    return {"json": json_path, **write_report(folder, "monitor", page)}

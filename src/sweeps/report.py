@@ -3,15 +3,14 @@ and the best member's fully resolved spec as best.yaml, deployable as is with `r
 
 from __future__ import annotations
 
-import base64
 import csv
-import html
 import io
 import math
 from typing import Any
 
 from rscale.compiler.spec.evaluate import higher_is_better
 from rscale.console import out
+from rscale.reports import Page, code, png_of, pyplot, table, text, write_report
 
 
 def rank_metric(sweep: Any) -> str:
@@ -91,7 +90,7 @@ def _loop_blocks(plan: Any) -> dict[str, Any]:
     return blocks
 
 
-def write_report(sweep: Any, state: dict[str, Any]) -> None:
+def write_sweep_report(sweep: Any, state: dict[str, Any]) -> None:
     """Print the table; write results.csv, results.png, results.html and (once a member finished) best.yaml."""
     console = out()
     table, metric = ranked(sweep, state)
@@ -117,9 +116,8 @@ def write_report(sweep: Any, state: dict[str, Any]) -> None:
         )
         best_file.write_text(best_yaml(plan, header))
         console.print(f"best: {best['member'][:8]} ({metric}={best[metric]:.4f}) -> {_shown_path(best_file)}")
-    png = _plot(table, metric, sweep)
-    _write_html(table, shown, metric, sweep, png)
-    outputs = ", ".join(_shown_path(sweep.folder / n) for n in ("results.csv", "results.html") + (("results.png",) if png else ()))
+    written = write_report(sweep.folder, "results", _page(table, shown, metric, sweep))
+    outputs = ", ".join(_shown_path(p) for p in [sweep.folder / "results.csv", *written.values()])
     console.print(f"results: {outputs}")
 
 
@@ -173,11 +171,7 @@ def _plot(table: list[dict[str, Any]], metric: str, sweep: Any) -> bytes | None:
     done = [r for r in table if r["status"] == "done" and _is_number(r.get(metric))]
     if not done:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     keys = sweep.swept_keys or ["member"]
     fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.6), squeeze=False)
     for ax, key in zip(axes[0], keys, strict=True):
@@ -204,36 +198,22 @@ def _plot(table: list[dict[str, Any]], metric: str, sweep: Any) -> bytes | None:
             ax.legend(fontsize=7)
     fig.suptitle(f"sweep {sweep.sweep_id} ({sweep.name}): {metric} by swept key")
     fig.tight_layout()
-    out = io.BytesIO()
-    fig.savefig(out, format="png", dpi=110)
-    plt.close(fig)
-    (sweep.folder / "results.png").write_bytes(out.getvalue())
-    return out.getvalue()
+    return png_of(fig, dpi=110)
 
 
-def _write_html(table: list[dict[str, Any]], columns: list[str], metric: str, sweep: Any, png: bytes | None) -> None:
+def _page(table_rows: list[dict[str, Any]], columns: list[str], metric: str, sweep: Any) -> Page:
     """results.html: one self-contained page (the plot embedded) to open in a browser or attach to a review."""
     command = " ".join(["rs run", sweep.members[0].plan.spec_file, "-m", *sweep.overrides])
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_cell(c, r.get(c, ''), sweep.swept_keys))}</td>" for c in columns) + "</tr>" for r in table
+    png = _plot(table_rows, metric, sweep)
+    page = Page(f"sweep {sweep.sweep_id}: {sweep.name}", png=png, alt=f"{metric} by swept key")
+    return page.add(
+        text("h1", f"sweep {sweep.sweep_id}: {sweep.name}"),
+        text("p", code(command)),
+        text(
+            "p",
+            f"Sorted by {metric}, {'highest' if higher_is_better(metric) else 'lowest'} first. The best member's spec is ",
+            code("best.yaml"), "; full rows are in ", code("results.csv"), ".",
+        ),
+        table(columns, ([_cell(c, r.get(c, ""), sweep.swept_keys) for c in columns] for r in table_rows)),
+        "" if png else text("p", "No member has finished yet."),
     )
-    image = (
-        f'<img alt="{html.escape(metric)} by swept key" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-        if png
-        else "<p>No member has finished yet.</p>"
-    )
-    page = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>sweep {sweep.sweep_id}: {html.escape(sweep.name)}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em}} table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:.25em .6em;text-align:right}} th{{background:#f3f3f3}}
-code{{background:#f3f3f3;padding:.1em .3em}}</style></head><body>
-<h1>sweep {sweep.sweep_id}: {html.escape(sweep.name)}</h1>
-<p><code>{html.escape(command)}</code></p>
-<p>Sorted by {html.escape(metric)}, {"highest" if higher_is_better(metric) else "lowest"} first.
-The best member's spec is <code>best.yaml</code>; full rows are in <code>results.csv</code>.</p>
-<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
-{image}
-</body></html>
-"""
-    (sweep.folder / "results.html").write_text(page)

@@ -116,7 +116,7 @@ def run_sweep(
 ) -> Sweep:
     """Run every unfinished member (never deploying), then write the results table, plot and best.yaml."""
     from rscale.stages.runner import prepare
-    from rscale.sweeps.report import write_report
+    from rscale.sweeps.report import write_sweep_report
 
     console = out()
     sweep = emit_sweep(compiled, overrides=overrides)
@@ -161,7 +161,7 @@ def run_sweep(
             raise
         finally:
             os.environ.pop("RS_SWEEP_ID", None)
-    write_report(sweep, state)
+    write_sweep_report(sweep, state)
     return sweep
 
 

@@ -151,7 +151,7 @@ def test_max_parallel_refuses_to_share_a_local_gpu(project: Path, monkeypatch: p
 
 def test_report_ranks_lower_is_better_metrics_ascending_and_unfinished_members_last(project: Path) -> None:
     from rscale.sweeps import emit_sweep
-    from rscale.sweeps.report import ranked, write_report
+    from rscale.sweeps.report import ranked, write_sweep_report
 
     compiled = compile_spec("specs/recs.yaml", ["train.lr=1e-3,2e-3,3e-3"], offline=True)
     sweep = emit_sweep(compiled, overrides=["train.lr=1e-3,2e-3,3e-3"])
@@ -164,7 +164,7 @@ def test_report_ranks_lower_is_better_metrics_ascending_and_unfinished_members_l
     table, metric = ranked(sweep, state)
     assert metric == "hit_rate@10" and [r["member"] for r in table] == [c, a, b]
 
-    write_report(sweep, state)
+    write_sweep_report(sweep, state)
     csv_rows = (sweep.folder / "results.csv").read_text().splitlines()
     assert csv_rows[3].startswith(f"{b},failed,0.002,") and "exit code 1: boom" in csv_rows[3]
     best = (sweep.folder / "best.yaml").read_text()
