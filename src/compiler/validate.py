@@ -11,13 +11,13 @@ import copy
 import functools
 import types
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ValidationError
 
-from rscale.compiler.errors import Location, Problem, SpecError, did_you_mean, dotted
+from rscale.compiler.errors import Location, Problem, did_you_mean, dotted
 from rscale.compiler.load import Document
 from rscale.compiler.spec import SPEC_VERSION, Spec
 
@@ -523,11 +523,3 @@ def _homes_of(key: str, root: Any, prefix: str = "", depth: int = 0) -> list[str
             homes += [h for h in _homes_of(key, inner, f"{prefix}.{name}" if prefix else name, depth + 1) if h not in homes]
     return homes
 
-
-def problems_of(fn: Callable[[], Any]) -> Iterable[Problem]:
-    """Run `fn`, returning its SpecError's problems (for tests and sweeps that collect across members)."""
-    try:
-        fn()
-    except SpecError as exc:
-        return exc.problems
-    return []

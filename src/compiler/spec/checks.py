@@ -69,4 +69,3 @@ Check = Annotated[
     Union[RowCountCheck, NotNullCheck, UniqueCheck, AcceptedValuesCheck, RangeCheck, FreshnessCheck, SqlCheck],
     Field(discriminator="type"),
 ]
-CHECK_TYPES = ["row_count", "not_null", "unique", "accepted_values", "range", "freshness", "sql"]
