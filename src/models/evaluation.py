@@ -33,6 +33,7 @@ from rscale.compiler.spec.evaluate import (
     reaches,
     required_value,
 )
+from rscale.compiler.spec.tasks import stricter_metrics
 from rscale.models import metrics as metric_functions
 from rscale.models.champion import ChampionDecision
 from rscale.models.metrics import RowOutputs
@@ -275,7 +276,7 @@ def gate_warnings(
                 "pass; lower evaluate.gate.min_lift"
             )
         elif abs(baseline_value - best) <= CEILING_GAP:
-            stricter = "hit_rate@5 or mrr@10" if metric_task(metric) == "ranking" else "log_loss"
+            stricter = stricter_metrics(metric_task(metric))
             out.append(
                 f"baseline {baseline} is at the ceiling of {metric} ({baseline_value:.4f}): a better model cannot "
                 f"show; gate on a stricter metric (e.g. {stricter})"

@@ -25,6 +25,7 @@ class TaskConfig(Block):
     task: ClassVar[str]
     metrics: ClassVar[tuple[str, ...]]
     ranked_at_k: ClassVar[bool] = False  # metrics take a cut-off (`hit_rate@10`)
+    stricter: ClassVar[str] = ""  # metrics that still separate models when a baseline is at a metric's ceiling
     priority: ClassVar[int] = 0  # kinds are asked in descending priority (then registration order)
 
     @classmethod
@@ -41,6 +42,7 @@ class RankingTask(TaskConfig):
     task: ClassVar[str] = "ranking"
     metrics: ClassVar[tuple[str, ...]] = RANKING_METRICS
     ranked_at_k: ClassVar[bool] = True
+    stricter: ClassVar[str] = "hit_rate@5 or mrr@10"
     priority: ClassVar[int] = 2  # a ranking spec ranks, whatever the target's type
 
 
@@ -51,6 +53,7 @@ class RegressionTask(TaskConfig):
     kind: Literal["regression"] = "regression"
     task: ClassVar[str] = "regression"
     metrics: ClassVar[tuple[str, ...]] = REGRESSION_METRICS
+    stricter: ClassVar[str] = "rmse"
     priority: ClassVar[int] = 1
 
     @classmethod
@@ -67,6 +70,7 @@ class BinaryTask(TaskConfig):
     kind: Literal["binary"] = "binary"
     task: ClassVar[str] = "classification"
     metrics: ClassVar[tuple[str, ...]] = CLASSIFICATION_METRICS
+    stricter: ClassVar[str] = "log_loss"
 
     @classmethod
     def claims(cls, task: str, target_type: str) -> bool:
@@ -80,11 +84,17 @@ class MulticlassTask(TaskConfig):
     kind: Literal["multiclass"] = "multiclass"
     task: ClassVar[str] = "classification"
     metrics: ClassVar[tuple[str, ...]] = CLASSIFICATION_METRICS
+    stricter: ClassVar[str] = "log_loss"
     priority: ClassVar[int] = -1  # what a classification target is when no other kind claims it
 
 
 def task_config(kind: str) -> type[TaskConfig]:
     return TASKS.entry(kind).config  # type: ignore[return-value]
+
+
+def stricter_metrics(task: str) -> str:
+    """What to gate on instead when a baseline sits at the ceiling of a `task` metric."""
+    return next(task_config(kind).stricter for kind in TASKS.names() if task_config(kind).task == task)
 
 
 def target_kind(task: str, target_type: str) -> str:
