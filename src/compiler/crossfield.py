@@ -12,6 +12,8 @@ from rscale.compiler.errors import Problem, did_you_mean
 from rscale.compiler.spec import Spec
 from rscale.compiler.spec.evaluate import BASELINES, EvaluateSpec, baseline_tasks, metric_task
 from rscale.compiler.spec.features import Feature
+from rscale.compiler.spec.model import MODELS
+from rscale.compiler.spec.tasks import metric_names
 
 CheckFn = Callable[[Spec], Iterator[Problem]]
 CHECKS: list[CheckFn] = []
@@ -63,13 +65,10 @@ def evaluate_of(spec: Spec) -> EvaluateSpec:
 
 
 def task_of(spec: Spec) -> str:
-    """The learning task the spec describes: ranking, classification or regression."""
+    """The learning task the spec describes: ranking, classification or regression, as the model's
+    registration declares it for this target (`ModelConfig.task_for`)."""
     model = spec.model
-    if model.type == "session_rec":
-        return "ranking"
-    if model.type == "custom":
-        return model.task
-    return "regression" if typed_target(spec).type == "numeric" else "classification"
+    return model.fixed_task() or model.task_for(typed_target(spec).type)
 
 
 @register_check
@@ -106,35 +105,43 @@ def feature_names_are_unique(spec: Spec) -> Iterator[Problem]:
 
 @register_check
 def model_fits_features(spec: Spec) -> Iterator[Problem]:
-    types = {f.type for f in typed_inputs(spec)}
-    if spec.model.type == "session_rec":
-        if types != {"sequence"} or len(typed_inputs(spec)) != 1:
+    """The inputs and target the model declared at registration (`ModelConfig.input_types`, ...)."""
+    model = spec.model
+    inputs = typed_inputs(spec)
+    if model.input_types is not None and model.single_input:
+        if [f.type for f in inputs] != [model.input_types[0]]:
             yield Problem(
-                "a session_rec model reads exactly one input of type `sequence` (the session's items)",
+                f"a {model.type} model reads exactly one input of type `{model.input_types[0]}`{model.input_note}",
                 path=("features", "inputs"),
-                fix="keep one input, e.g. {name: items, type: sequence}",
+                fix=model.input_fix,
             )
-        if typed_target(spec).type != "categorical":
-            yield Problem(
-                "a session_rec model predicts the next item, so the target must be `categorical`",
-                path=("features", "target", "type"),
-                fix="set features.target.type: categorical",
-            )
-    elif spec.model.type == "tabular":
-        for index, feature in enumerate(typed_inputs(spec)):
-            if feature.type in ("sequence", "text"):
+    elif model.input_types is not None:
+        for index, feature in enumerate(inputs):
+            if feature.type not in model.input_types:
                 yield Problem(
-                    f"a tabular model cannot read `{feature.type}` input `{feature.name}`",
+                    f"a {model.type} model cannot read `{feature.type}` input `{feature.name}`",
                     path=("features", "inputs", index, "type"),
-                    fix="use numeric, categorical or binary inputs, or the `text` / `session_rec` model",
+                    fix=f"use {_either(list(model.input_types))} inputs{_readers(feature.type)}",
                 )
-    elif spec.model.type == "text":
-        if [f.type for f in typed_inputs(spec)] != ["text"]:
-            yield Problem(
-                "a text model reads exactly one input of type `text`",
-                path=("features", "inputs"),
-                fix="keep one input of type text",
-            )
+    if model.target_types is not None and typed_target(spec).type not in model.target_types:
+        yield Problem(
+            f"a {model.type} model {model.target_note}, so the target must be {_either([f'`{t}`' for t in model.target_types])}",
+            path=("features", "target", "type"),
+            fix=f"set features.target.type: {model.target_types[0]}",
+        )
+
+
+def _either(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+def _readers(feature_type: str) -> str:
+    """", or the `x` / `y` model": the registered models that declare they read this input type."""
+    readers = [
+        name for name in MODELS.names()
+        if feature_type in (MODELS.entry(name).config.input_types or ())  # type: ignore[attr-defined]
+    ]
+    return f", or the {' / '.join(f'`{name}`' for name in readers)} model" if readers else ""
 
 
 @register_check
@@ -150,11 +157,8 @@ def metrics_fit_task(spec: Spec) -> Iterator[Problem]:
 
 
 def _metrics_for(task: str) -> str:
-    return {
-        "ranking": "use hit_rate@K, mrr@K, ndcg@K or recall@K",
-        "classification": "use accuracy, auc, f1 or log_loss",
-        "regression": "use rmse, mae or r2",
-    }[task]
+    """The metrics the task's registered kinds declare (`spec.tasks.TASKS`)."""
+    return f"use {_either(metric_names(task))}"
 
 
 @register_check
@@ -198,12 +202,13 @@ def gate_metric_is_evaluated(spec: Spec) -> Iterator[Problem]:
 
 @register_check
 def ranking_metric_within_top_k(spec: Spec) -> Iterator[Problem]:
-    if spec.model.type != "session_rec":
+    top_k = getattr(spec.model, "top_k", None)  # a model that returns a fixed number of items declares it
+    if top_k is None:
         return
     for index, metric in enumerate(evaluate_of(spec).metrics):
-        if "@" in metric and int(metric.split("@")[1]) > spec.model.top_k:
+        if "@" in metric and int(metric.split("@")[1]) > top_k:
             yield Problem(
-                f"`{metric}` looks at more items than the model returns (model.top_k = {spec.model.top_k})",
+                f"`{metric}` looks at more items than the model returns (model.top_k = {top_k})",
                 path=("evaluate", "metrics", index),
                 fix=f"raise model.top_k to {metric.split('@')[1]} or lower K",
             )

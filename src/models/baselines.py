@@ -44,7 +44,7 @@ from rscale.compiler.spec.evaluate import BASELINES, BaselineConfig, baseline_co
 from rscale.errors import RscaleError
 from rscale.models import metrics as metric_functions
 from rscale.models.metrics import RowOutputs
-from rscale.models.preprocess import IGNORE_CLASS, PAD, RESERVED, Preprocessor
+from rscale.models.preprocess import PAD, RESERVED, Preprocessor
 
 ONE_HOT_VALUES = 100  # most frequent values of a categorical that get their own column in linear baselines
 
@@ -78,8 +78,9 @@ class Baseline:
         return metric_functions.metrics_of(list((plan or self.plan).evaluate.metrics), self.outputs(test))
 
     @property
-    def kind(self) -> str:
-        return str(self.preprocessor.target["kind"])  # type: ignore[union-attr]
+    def task(self) -> Any:
+        """The target's Task (rscale.models.tasks): what the baseline's outputs mean and how they are scored."""
+        return self.preprocessor.task  # type: ignore[union-attr]
 
 
 # --- ranking --------------------------------------------------------------------------------------
@@ -327,24 +328,16 @@ def _design(preprocessor: Preprocessor, batch: dict[str, torch.Tensor]) -> np.nd
 
 
 class Majority(Baseline):
+    """The target's prior as every row's prediction (the task says what: the base rate, class frequencies)."""
+
     name = "majority"
 
     def _fit(self, batch: dict[str, torch.Tensor], table: pa.Table) -> None:
-        target = batch["target"].numpy()
-        if self.kind == "binary":
-            self.prior = np.array(float(target.mean()))
-        else:
-            n = self.preprocessor.shapes()["n_classes"]  # type: ignore[union-attr]
-            counts = np.bincount(target[target >= 0], minlength=n).astype(np.float64)
-            self.prior = counts / counts.sum()
+        self.prior = self.task.prior(batch["target"].numpy(), self.preprocessor.shapes())  # type: ignore[union-attr]
 
     def _outputs(self, batch: dict[str, torch.Tensor], table: pa.Table) -> RowOutputs:
         target = batch["target"].numpy()
-        if self.prior.ndim == 0:
-            # the base rate as every row's probability: the majority label, AUC 0.5 by construction
-            return RowOutputs("binary", target.astype(np.int64), np.full(len(target), float(self.prior)))
-        keep = target != IGNORE_CLASS
-        return RowOutputs("multiclass", target[keep], np.tile(self.prior, (int(keep.sum()), 1)))
+        return self.task.row_outputs(self.task.constant(self.prior, len(target)), target)  # type: ignore[no-any-return]
 
 
 class Logistic(Baseline):
@@ -358,13 +351,11 @@ class Logistic(Baseline):
     def _fit(self, batch: dict[str, torch.Tensor], table: pa.Table) -> None:
         x = torch.from_numpy(_design(self.preprocessor, batch))  # type: ignore[arg-type]
         target = batch["target"]
-        self.binary = self.kind == "binary"
-        outputs = 1 if self.binary else self.preprocessor.shapes()["n_classes"]  # type: ignore[union-attr]
-        if not self.binary:
-            keep = target != IGNORE_CLASS
-            x, target = x[keep], target[keep]
-        else:
-            target = target.double()
+        keep = torch.from_numpy(self.task.scored(target.numpy()))
+        x, target = x[keep], target[keep]
+        if target.is_floating_point():
+            target = target.double()  # the logits are float64
+        outputs = self.task.n_outputs(self.preprocessor.shapes())  # type: ignore[union-attr]
         weights = torch.zeros(x.shape[1], outputs, dtype=torch.float64, requires_grad=True)
         optimizer = torch.optim.LBFGS(
             [weights], lr=1, max_iter=self.max_iter, tolerance_grad=1e-6, line_search_fn="strong_wolfe"
@@ -373,25 +364,16 @@ class Logistic(Baseline):
 
         def closure() -> torch.Tensor:
             optimizer.zero_grad()
-            logits = x @ weights
-            if self.binary:
-                loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.squeeze(1), target)
-            else:
-                loss = torch.nn.functional.cross_entropy(logits, target)
-            loss = loss + penalty * (weights[1:] ** 2).sum()
+            loss = self.task.loss(x @ weights, target) + penalty * (weights[1:] ** 2).sum()
             loss.backward()
-            return loss
+            return loss  # type: ignore[no-any-return]
 
         optimizer.step(closure)
         self.weights = weights.detach()
 
     def _outputs(self, batch: dict[str, torch.Tensor], table: pa.Table) -> RowOutputs:
         logits = torch.from_numpy(_design(self.preprocessor, batch)) @ self.weights  # type: ignore[arg-type]
-        target = batch["target"].numpy()
-        if self.binary:
-            return RowOutputs("binary", target.astype(np.int64), torch.sigmoid(logits.squeeze(1)).numpy())
-        keep = target != IGNORE_CLASS
-        return RowOutputs("multiclass", target[keep], torch.softmax(logits, 1).numpy()[keep])
+        return self.task.row_outputs(self.task.activate(logits).numpy(), batch["target"].numpy())  # type: ignore[no-any-return]
 
 
 # --- regression -----------------------------------------------------------------------------------
@@ -403,7 +385,7 @@ class Mean(Baseline):
 
     def _outputs(self, batch: dict[str, torch.Tensor], table: pa.Table) -> RowOutputs:
         y = self.preprocessor.target_values(_target_column(self, table))  # type: ignore[union-attr]
-        return RowOutputs("regression", y, np.full(len(y), self.mean))
+        return RowOutputs(self.task.kind, y, np.full(len(y), self.mean))
 
 
 class Linear(Baseline):
@@ -415,7 +397,7 @@ class Linear(Baseline):
 
     def _outputs(self, batch: dict[str, torch.Tensor], table: pa.Table) -> RowOutputs:
         y = self.preprocessor.target_values(_target_column(self, table))  # type: ignore[union-attr]
-        return RowOutputs("regression", y, _design(self.preprocessor, batch) @ self.coefficients)  # type: ignore[arg-type]
+        return RowOutputs(self.task.kind, y, _design(self.preprocessor, batch) @ self.coefficients)  # type: ignore[arg-type]
 
 
 def _target_column(baseline: Baseline, table: pa.Table) -> pa.Array:
@@ -443,30 +425,25 @@ class GradientBoosting(Baseline):
 
         x, categorical = self._features(batch)
         seed = int(self.plan.train.seed)
-        if self.kind == "regression":
+        if not self.task.classifies:
             y = np.nan_to_num(self.preprocessor.target_values(_target_column(self, table)))  # type: ignore[union-attr]
             self.model = HistGradientBoostingRegressor(categorical_features=categorical, random_state=seed).fit(x, y)
             return
         target = batch["target"].numpy()
-        keep = target != IGNORE_CLASS if self.kind == "multiclass" else np.ones(len(target), bool)
+        keep = self.task.scored(target)
         model = HistGradientBoostingClassifier(categorical_features=categorical, random_state=seed)
         self.model = model.fit(x[keep], target[keep].astype(np.int64))
 
     def _outputs(self, batch: dict[str, torch.Tensor], table: pa.Table) -> RowOutputs:
         x, _ = self._features(batch)
-        if self.kind == "regression":
+        if not self.task.classifies:
             y = self.preprocessor.target_values(_target_column(self, table))  # type: ignore[union-attr]
-            return RowOutputs("regression", y, self.model.predict(x))
-        target = batch["target"].numpy()
+            return RowOutputs(self.task.kind, y, self.model.predict(x))
         seen = self.model.classes_.astype(np.int64)
-        probabilities = self.model.predict_proba(x)
-        if self.kind == "binary":
-            positive = probabilities[:, list(seen).index(1)] if 1 in seen else np.zeros(len(x))
-            return RowOutputs("binary", target.astype(np.int64), positive)
-        full = np.zeros((len(x), self.preprocessor.shapes()["n_classes"]))  # type: ignore[union-attr]
-        full[:, seen] = probabilities  # a class absent from training keeps probability 0
-        keep = target != IGNORE_CLASS
-        return RowOutputs("multiclass", target[keep], full[keep])
+        # probabilities over every class the task knows; a class absent from training keeps probability 0
+        full = np.zeros((len(x), self.task.class_count(self.preprocessor.shapes())))  # type: ignore[union-attr]
+        full[:, seen] = self.model.predict_proba(x)
+        return self.task.row_outputs(self.task.class_scores(full), batch["target"].numpy())  # type: ignore[no-any-return]
 
 
 def available(name: str) -> bool:

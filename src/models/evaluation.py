@@ -33,6 +33,7 @@ from rscale.compiler.spec.evaluate import (
     reaches,
     required_value,
 )
+from rscale.compiler.spec.tasks import stricter_metrics
 from rscale.models import metrics as metric_functions
 from rscale.models.champion import ChampionDecision
 from rscale.models.metrics import RowOutputs
@@ -102,8 +103,11 @@ def evaluate(package_dir: str | Path, plan: Any, train: pa.Table, test: pa.Table
     listed = plan.evaluate.baseline is not None
     for name in plan.evaluate.baseline_names(plan.task):
         if not listed and not available(name):
-            package_name = BASELINES.entry(name).config.optional_package  # type: ignore[attr-defined]
-            warnings.append(f"baseline {name} skipped: `{package_name}` is not installed (pip install scikit-learn: rscale depends on it)")
+            config = BASELINES.entry(name).config
+            warnings.append(
+                f"baseline {name} skipped: `{config.optional_package}` is not installed "  # type: ignore[attr-defined]
+                f"(pip install {config.distribution}: rscale depends on it)"  # type: ignore[attr-defined]
+            )
             continue
         started = time.perf_counter()
         outputs[name] = fit_baseline(name, train, plan).outputs(test)
@@ -145,12 +149,11 @@ def package_outputs(package: Any, table: pa.Table) -> RowOutputs:
     EVAL_BATCH rows under inference_mode, as its validation step summarises them."""
     import torch
 
-    from rscale.models.preprocess import IGNORE_CLASS
     from rscale.models.task_module import task_summary
 
     batch = package.preprocessor.transform(table)
     module = package.module
-    kind = package.preprocessor.target["kind"]
+    task = package.preprocessor.task
     summaries = []
     with torch.inference_mode():
         for start in range(0, table.num_rows, EVAL_BATCH):
@@ -159,15 +162,10 @@ def package_outputs(package: Any, table: pa.Table) -> RowOutputs:
                 part["sequence"] = part["sequence"][:, : max(1, int(part["lengths"].max()))]
             summaries.append(task_summary(module, module(part), part["target"]))
     if not summaries:
-        return RowOutputs(kind, np.zeros(0, np.int64), np.zeros(0))
+        return RowOutputs(task.kind, np.zeros(0, np.int64), np.zeros(0))
     values = torch.cat([s[0] for s in summaries]).cpu().numpy()
     target = torch.cat([s[1] for s in summaries]).cpu().numpy()
-    if kind == "multiclass":
-        keep = target != IGNORE_CLASS
-        return RowOutputs(kind, target[keep], values[keep])
-    if kind == "binary":
-        target = target.astype(np.int64)
-    return RowOutputs(kind, target, values)
+    return task.row_outputs(values, target)  # type: ignore[no-any-return]
 
 
 def score_package(package: Any, table: pa.Table, metrics: list[str]) -> dict[str, float]:
@@ -278,7 +276,7 @@ def gate_warnings(
                 "pass; lower evaluate.gate.min_lift"
             )
         elif abs(baseline_value - best) <= CEILING_GAP:
-            stricter = "hit_rate@5 or mrr@10" if metric_task(metric) == "ranking" else "log_loss"
+            stricter = stricter_metrics(metric_task(metric))
             out.append(
                 f"baseline {baseline} is at the ceiling of {metric} ({baseline_value:.4f}): a better model cannot "
                 f"show; gate on a stricter metric (e.g. {stricter})"

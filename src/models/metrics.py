@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+from rscale.compiler.spec.evaluate import higher_is_better
+from rscale.compiler.spec.tasks import TASKS
 
 EPS = 1e-15
 RESAMPLE_CELLS = 1 << 22  # resamples x rows held at once while bootstrapping (32 MiB of float64 weights)
@@ -181,8 +185,9 @@ def logged_name(metric: str, prefix: str = "val_") -> str:
 class RowOutputs:
     """What a model or baseline said about each test row, enough to recompute any spec metric on a resample.
 
-    kind: "ranking" (values: 0-based rank of the true item, >= K a miss), "binary" (values: P(1) [n]),
-    "multiclass" (values: probabilities [n, C]; target: class index) or "regression" (values: predictions).
+    kind: the target kind, whose Task (rscale.models.tasks) scores them: "ranking" (values: 0-based rank of
+    the true item, >= K a miss), "binary" (values: P(1) [n]), "multiclass" (values: probabilities [n, C];
+    target: class index) or "regression" (values: predictions).
     """
 
     kind: str
@@ -194,12 +199,13 @@ class RowOutputs:
 
 
 def metrics_of(metrics: Sequence[str], outputs: RowOutputs) -> dict[str, float]:
-    """The spec's metrics of one set of per-row outputs."""
-    if outputs.kind == "ranking":
-        return ranking_metrics(metrics, outputs.values)
-    if outputs.kind == "regression":
-        return regression_metrics(metrics, outputs.target, outputs.values)
-    return classification_metrics(metrics, outputs.target, outputs.values)
+    """The spec's metrics of one set of per-row outputs, as the outputs' task scores them."""
+    return _task(outputs).metrics(metrics, outputs)  # type: ignore[no-any-return]
+
+
+def _task(outputs: RowOutputs) -> Any:
+    """The runtime Task of the outputs' kind (registered in `spec.tasks.TASKS`, imported on first use)."""
+    return TASKS.load(outputs.kind)
 
 
 def resample_weights(rows: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
@@ -219,26 +225,41 @@ def resample_weights(rows: int, resamples: int, seed: int) -> Iterator[np.ndarra
 
 def weighted_metric(metric: str, outputs: RowOutputs, weights: np.ndarray) -> np.ndarray:
     """The metric on each resample, [b], from count weights [b, n]: all resamples in a few matrix products."""
+    return _task(outputs).weighted_metric(metric, outputs, weights)  # type: ignore[no-any-return]
+
+
+def weighted_ranking_metric(metric: str, outputs: RowOutputs, weights: np.ndarray) -> np.ndarray:
+    """weighted_metric of ranks (0-based rank of the true item, >= K a miss)."""
     name, k = _at(metric)
     total = weights.sum(axis=1)
-    if outputs.kind == "ranking":
-        ranks = np.asarray(outputs.values, dtype=np.float64)
-        inside = ranks < (k or 10)
-        per_row = {
-            "hit_rate": inside.astype(np.float64),
-            "recall": inside.astype(np.float64),
-            "mrr": np.where(inside, 1.0 / (ranks + 1.0), 0.0),
-            "ndcg": np.where(inside, 1.0 / np.log2(ranks + 2.0), 0.0),
-        }[name]
-        return np.asarray(weights @ per_row / total)
-    if outputs.kind == "regression":
-        y, error = np.asarray(outputs.target, float), np.asarray(outputs.values, float) - np.asarray(outputs.target, float)
-        if name == "rmse":
-            return np.asarray(np.sqrt(weights @ error**2 / total))
-        if name == "mae":
-            return np.asarray(weights @ np.abs(error) / total)
-        spread = weights @ y**2 - (weights @ y) ** 2 / total
-        return np.where(spread > 0, 1.0 - (weights @ error**2) / np.where(spread > 0, spread, 1.0), 0.0)
+    ranks = np.asarray(outputs.values, dtype=np.float64)
+    inside = ranks < (k or 10)
+    per_row = {
+        "hit_rate": inside.astype(np.float64),
+        "recall": inside.astype(np.float64),
+        "mrr": np.where(inside, 1.0 / (ranks + 1.0), 0.0),
+        "ndcg": np.where(inside, 1.0 / np.log2(ranks + 2.0), 0.0),
+    }[name]
+    return np.asarray(weights @ per_row / total)
+
+
+def weighted_regression_metric(metric: str, outputs: RowOutputs, weights: np.ndarray) -> np.ndarray:
+    """weighted_metric of predicted values against true ones."""
+    name, _ = _at(metric)
+    total = weights.sum(axis=1)
+    y, error = np.asarray(outputs.target, float), np.asarray(outputs.values, float) - np.asarray(outputs.target, float)
+    if name == "rmse":
+        return np.asarray(np.sqrt(weights @ error**2 / total))
+    if name == "mae":
+        return np.asarray(weights @ np.abs(error) / total)
+    spread = weights @ y**2 - (weights @ y) ** 2 / total
+    return np.where(spread > 0, 1.0 - (weights @ error**2) / np.where(spread > 0, spread, 1.0), 0.0)
+
+
+def weighted_classification_metric(metric: str, outputs: RowOutputs, weights: np.ndarray) -> np.ndarray:
+    """weighted_metric of class probabilities: P(1) [n] for binary targets, [n, C] for multiclass ones."""
+    name, _ = _at(metric)
+    total = weights.sum(axis=1)
     target, probabilities = np.asarray(outputs.target), np.asarray(outputs.values, dtype=np.float64)
     binary = probabilities.ndim == 1
     predicted = (probabilities >= 0.5).astype(np.int64) if binary else probabilities.argmax(axis=1)
@@ -301,8 +322,8 @@ def bootstrap_lift(
     """
     if len(model) != len(baseline):
         raise ValueError(f"paired bootstrap needs the same rows: model {len(model)}, baseline {len(baseline)}")
-    sign = 1.0 if metric.split("@")[0] not in ("log_loss", "rmse", "mae") else -1.0
-    if metric == "auc" and model.kind == baseline.kind == "binary":
+    sign = 1.0 if higher_is_better(metric) else -1.0
+    if metric == "auc" and np.ndim(model.values) == np.ndim(baseline.values) == 1:  # binary scores, P(1)
         return sign * _paired_binary_auc(model, baseline, resamples, seed)
     lifts = [
         sign * (weighted_metric(metric, model, weights) - weighted_metric(metric, baseline, weights))

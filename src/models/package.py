@@ -184,7 +184,7 @@ def write_package(
             "name": name or "model",
             "model_type": model_config["model"]["type"],
             "task": model_config["task"],
-            "target": model_config.get("target_kind"),
+            "target": preprocessor.task.kind,
             "plan_hash": plan_hash,
             "version": f"{created:%Y%m%d%H%M%S}-{(plan_hash or 'noplan')[:8]}",
             "created": created.isoformat(),
@@ -207,7 +207,6 @@ def model_config_for(plan: Any, preprocessor: Any) -> dict[str, Any]:
     return {
         "model": plan.model.model_dump(mode="json"),
         "task": plan.task,
-        "target_kind": preprocessor.target["kind"],
         "shapes": preprocessor.shapes(),
         "optim": {"lr": plan.train.lr, "weight_decay": plan.train.weight_decay},
         "metrics": list(plan.evaluate.metrics),

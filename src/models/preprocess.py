@@ -30,6 +30,7 @@ import torch
 from pydantic import BaseModel
 
 from rscale.compiler.spec.model import SessionRecConfig, TextConfig
+from rscale.compiler.spec.tasks import TASKS, target_kind
 from rscale.models.package import RequestError
 
 PAD, OOV = 0, 1
@@ -52,6 +53,11 @@ def model_setting(model: Any, name: str, config: type[BaseModel]) -> Any:
     if hasattr(model, name):
         return getattr(model, name)
     return config.model_fields[name].get_default(call_default_factory=True)
+
+
+def _task(kind: str) -> Any:
+    """The runtime Task of a target kind (rscale.models.tasks, which imports this module: through the registry)."""
+    return TASKS.load(kind)
 
 
 def _shown(value: Any) -> str:
@@ -197,6 +203,7 @@ class Preprocessor:
         self.sequence: dict[str, Any] | None = state["sequence"]
         self.text: dict[str, Any] | None = state["text"]
         self.target: dict[str, Any] = state["target"]
+        self.task = _task(self.target["kind"])  # the target's kind, stored once: preprocess.json's target.kind
         self.id_column: str | None = state.get("id")
         self.input_names = [f["name"] for f in state["inputs"]]
         self._allowed = set(self.input_names) | ({self.id_column} if self.id_column else set())
@@ -262,22 +269,9 @@ class Preprocessor:
                     "buckets": int(model_setting(plan.model, "buckets", TextConfig)),
                     "max_tokens": TEXT_MAX_TOKENS,
                 }
-        target_column = train[features.target.name]
-        target: dict[str, Any] = {"name": features.target.name}
-        if plan.task == "ranking":
-            if sequence is not None:
-                target.update(kind="ranking", vocab=sequence["vocab"])
-            else:
-                vocabularies["__target__"] = _vocabulary(target_column)
-                target.update(kind="ranking", vocab="__target__")
-        elif plan.task == "regression" or features.target.type == "numeric":
-            mean, std = _finite_mean_std(target_column)
-            target.update(kind="regression", mean=mean, std=std if std > 1e-12 else 1.0)
-        elif features.target.type == "binary":
-            target.update(kind="binary")
-        else:
-            classes = sorted(_vocabulary(target_column))
-            target.update(kind="multiclass", classes=classes)
+        kind = target_kind(plan.task, features.target.type)
+        target: dict[str, Any] = {"name": features.target.name, "kind": kind}
+        target.update(_task(kind).fit_target(train[features.target.name], vocabularies, sequence))
         state = {
             "format": PREPROCESS_FORMAT,
             "inputs": [f.model_dump(mode="json") for f in features.inputs],
@@ -302,16 +296,16 @@ class Preprocessor:
     def shapes(self) -> dict[str, Any]:
         """Sizes a module needs to build its layers (embedding tables, input widths, outputs)."""
         target = self.target
-        n_items = len(self.vocabularies[target["vocab"]]) + RESERVED if target["kind"] == "ranking" else 0
+        outputs = self.task.shapes(target, self.vocabularies)
         return {
             "n_numeric": len(self.numeric),
             "categorical_sizes": [len(self.vocabularies[c["vocab"]]) + RESERVED for c in self.categorical],
             "sequence_vocab": len(self.vocabularies[self.sequence["vocab"]]) + RESERVED if self.sequence else 0,
             "max_len": self.sequence["max_len"] if self.sequence else 0,
             "text_buckets": self.text["buckets"] if self.text else 0,
-            "n_items": n_items,
-            "n_classes": len(target.get("classes", [])) if target["kind"] == "multiclass" else 1,
-            "target_kind": target["kind"],
+            "n_items": outputs["n_items"],
+            "n_classes": outputs["n_classes"],
+            "target_kind": self.task.kind,
             "target_mean": target.get("mean", 0.0),
             "target_std": target.get("std", 1.0),
         }
@@ -329,8 +323,7 @@ class Preprocessor:
         categorical = _empty((n, len(self.categorical)), torch.int64) if self.categorical else None
         target = None
         if with_target:
-            kind = self.target["kind"]
-            target = _empty((n,), torch.int64 if kind in ("ranking", "multiclass") else torch.float32)
+            target = _empty((n,), self.task.target_dtype)
 
         def fill(start: int, stop: int) -> None:
             # rows start..stop of every flat output; workers take contiguous row ranges, so no two of them
@@ -377,35 +370,17 @@ class Preprocessor:
             out[start : start + len(values)] = scaled
 
     def transform_target(self, column: pa.ChunkedArray | pa.Array) -> torch.Tensor:
-        out = np.empty(len(column), dtype=np.int64 if self.target["kind"] in ("ranking", "multiclass") else np.float32)
+        out = np.empty(len(column), dtype=self.task.numpy_dtype)
         self._target_into(out, column)
         return torch.from_numpy(out)
 
     def _target_into(self, out: np.ndarray, column: pa.ChunkedArray | pa.Array) -> None:
         """out = the target as training reads it: item or class index, 0/1, or the standardised value."""
-        kind = self.target["kind"]
-        if kind == "ranking":
-            self._codes_into(out, column, self.target["vocab"])
-            return
-        if kind == "multiclass":
-            classes = pa.array(self.target["classes"], pa.string())
-            found = pc.fill_null(pc.index_in(column.cast(pa.string()), value_set=classes), IGNORE_CLASS)
-            out[:] = found.to_numpy(zero_copy_only=False)
-            return
-        scratch = np.empty(min(SLICE_ROWS, len(column)), dtype=np.float64) if kind == "regression" else None
-        for start, values in _float_slices(column):
-            if scratch is not None:
-                values = np.subtract(values, self.target["mean"], out=scratch[: len(values)])
-                values /= self.target["std"]
-            if not _all_finite(values):
-                values = np.nan_to_num(values)
-            out[start : start + len(values)] = values
+        self.task.encode_target_into(self, out, column)
 
     def target_values(self, column: pa.Array) -> np.ndarray:
         """The target as metrics read it: class/item index, 0/1, or the raw regression value."""
-        if self.target["kind"] == "regression":
-            return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
-        return self.transform_target(column).numpy()
+        return self.task.target_values(self, column)
 
     def _codes_into(self, out: np.ndarray, column: pa.ChunkedArray | pa.Array, vocab: str) -> None:
         """out = vocabulary index + RESERVED per row, OOV for unknown values and nulls.

@@ -1,4 +1,4 @@
-"""What every rscale model shares, by task: the loss, validation metrics, and the optimiser.
+"""What every rscale model shares: the loss and validation metrics (asked of its Task), and the optimiser.
 
 A model subclasses `TaskModule` and defines `forward(batch) -> output` over the batch layout of
 `rscale.models.preprocess` (output: item scores [B, n_items] for ranking, one logit [B] for binary,
@@ -13,65 +13,33 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 
 from rscale.models import metrics as metric_functions
-from rscale.models.preprocess import IGNORE_CLASS, OOV, RESERVED
+from rscale.models.tasks import Task, task_named
 
-MISSED = 1 << 30  # the rank of a target the model cannot rank (unknown item)
+
+def task_of(module: Any) -> Task:
+    """The module's Task, from the target kind its model_config's shapes carry."""
+    return task_named(module.rscale_config["shapes"]["target_kind"])
 
 
 def task_loss(module: Any, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    kind = module.rscale_config["shapes"]["target_kind"]
-    if kind == "ranking":
-        return F.cross_entropy(output, target, ignore_index=OOV)
-    if kind == "multiclass":
-        return F.cross_entropy(output, target, ignore_index=IGNORE_CLASS)
-    if kind == "binary":
-        return F.binary_cross_entropy_with_logits(output.reshape(-1), target)
-    return F.mse_loss(output.reshape(-1), target)
+    return task_of(module).loss(output, target)
 
 
 def task_summary(module: Any, output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """What validation keeps per batch to compute metrics at epoch end (small: ranks, not score matrices)."""
-    shapes = module.rscale_config["shapes"]
-    kind = shapes["target_kind"]
-    output = output.detach().float()
-    if kind == "ranking":
-        return ranks_of_targets(output, target), target
-    if kind == "multiclass":
-        return torch.softmax(output, dim=-1), target
-    if kind == "binary":
-        return torch.sigmoid(output.reshape(-1)), target
-    scale, shift = shapes["target_std"], shapes["target_mean"]
-    return output.reshape(-1) * scale + shift, target * scale + shift
-
-
-def ranks_of_targets(scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """0-based rank of each row's target among real items (padding and OOV never ranked); MISSED if unknown."""
-    scores = scores.clone()
-    scores[:, :RESERVED] = float("-inf")
-    target_scores = scores.gather(1, target.clamp(min=0).reshape(-1, 1))
-    ranks = (scores > target_scores).sum(dim=1)
-    return torch.where(target < RESERVED, torch.full_like(ranks, MISSED), ranks)
+    return task_of(module).summarise(output, target, module.rscale_config["shapes"])
 
 
 def task_metrics(module: Any, summaries: list[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, float]:
     """Spec metrics (keys as the spec names them) from the validation summaries."""
     if not summaries:
         return {}
-    kind = module.rscale_config["shapes"]["target_kind"]
-    names = module.rscale_config["metrics"]
+    task = task_of(module)
     values = torch.cat([s[0] for s in summaries]).cpu().numpy()
     target = torch.cat([s[1] for s in summaries]).cpu().numpy()
-    if kind == "ranking":
-        return metric_functions.ranking_metrics(names, values)
-    if kind == "multiclass":
-        keep = target != IGNORE_CLASS
-        return metric_functions.classification_metrics(names, target[keep], values[keep])
-    if kind == "binary":
-        return metric_functions.classification_metrics(names, target, values)
-    return metric_functions.regression_metrics(names, target, values)
+    return task.metrics(module.rscale_config["metrics"], task.row_outputs(values, target))
 
 
 def plain_steps(module: Any, optimizer: Any) -> bool:
@@ -206,10 +174,7 @@ class TaskModule(TaskSteps, pl.LightningModule):
         super().__init__()
         self.rscale_config = model_config
         self.shapes = model_config["shapes"]
-        kind = self.shapes["target_kind"]
-        self.n_outputs = (
-            self.shapes["n_items"] if kind == "ranking" else self.shapes["n_classes"] if kind == "multiclass" else 1
-        )
+        self.n_outputs = task_of(self).n_outputs(self.shapes)
 
     @classmethod
     def build(cls, model_config: dict[str, Any]) -> TaskModule:

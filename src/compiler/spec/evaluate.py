@@ -32,6 +32,7 @@ class BaselineConfig(Block):
     tasks: ClassVar[tuple[str, ...]] = ()
     default: ClassVar[bool] = False  # among the baselines compared when `evaluate.baseline` is left out
     optional_package: ClassVar[str | None] = None  # a Python package it needs beyond rscale's own
+    distribution: ClassVar[str | None] = None  # what `pip install` names that package
     follows: ClassVar[str] = ""
 
 
@@ -123,6 +124,7 @@ class GradientBoostingBaseline(BaselineConfig):
     tasks: ClassVar[tuple[str, ...]] = ("classification", "regression")
     default: ClassVar[bool] = True
     optional_package: ClassVar[str | None] = "sklearn"
+    distribution: ClassVar[str | None] = "scikit-learn"
     follows: ClassVar[str] = (
         "scikit-learn's HistGradientBoostingClassifier/Regressor (LightGBM's algorithm), default settings"
     )
@@ -144,6 +146,23 @@ def default_baselines(task: str) -> list[str]:
         for name in BASELINES.names()
         if task in baseline_tasks(name) and BASELINES.entry(name).config.default  # type: ignore[attr-defined]
     ]
+
+
+def _defaults_described() -> str:
+    """The default baselines of each task, in registration order, for the spec reference: generated from the
+    registry, so the list lives in one place."""
+    configs = BASELINES.configs()
+    tasks = list(dict.fromkeys(task for config in configs for task in config.tasks))  # type: ignore[attr-defined]
+    listed = "; ".join(
+        f"{task}: {', '.join(c.model_fields['name'].default for c in configs if task in c.tasks and c.default)}"  # type: ignore[attr-defined]
+        for task in tasks
+    )
+    optional = "; ".join(
+        f"{c.model_fields['name'].default} only where {c.distribution} is installed"  # type: ignore[attr-defined]
+        for c in configs
+        if c.default and c.optional_package  # type: ignore[attr-defined]
+    )
+    return f"{listed}; {optional}" if optional else listed
 
 
 def _known_baseline(name: str) -> str:
@@ -214,9 +233,8 @@ class EvaluateSpec(Block):
     baseline: BaselineName | list[BaselineName] | None = Field(
         None,
         description="The status quo the model must beat: one baseline or a list; the gate compares with the "
-        "strongest of them on its metric. Left out: the task's defaults (ranking: popularity, item_to_item, "
-        "session_knn; classification: majority, logistic, gbdt; regression: mean, linear, gbdt; gbdt only "
-        "where scikit-learn is installed). `none`: no baseline.",
+        f"strongest of them on its metric. Left out: the task's defaults ({_defaults_described()}). `none`: no "
+        "baseline.",
     )
     gate: Gate | None = Field(None, description="Without a gate every trained model is deployed.")
 
