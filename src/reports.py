@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from rscale.stages.runner import RunOutcome
+    from rscale.stages.artifacts import RunOutcome
 
 STYLE = (
     "body{font-family:system-ui,sans-serif;margin:2em} table{border-collapse:collapse}"
@@ -112,7 +112,7 @@ def write_report(folder: Path, stem: str, page: Page) -> dict[str, Path]:
 def _run_plot(outcome: RunOutcome) -> bytes:
     """Loss and validation curves over epochs, and the model against its baseline on the test split."""
     plt = pyplot()
-    history: list[dict[str, float]] = outcome.training.get("history") or []
+    history = outcome.training.history
     curves = sorted({k for row in history for k in row if k.startswith(("train_", "val_")) and k != "train_seconds"})
     losses = [c for c in curves if c.endswith("loss")]
     scores = [c for c in curves if c not in losses]
@@ -135,7 +135,7 @@ def _run_plot(outcome: RunOutcome) -> bytes:
         label=f"baseline: {outcome.baseline}",
     )
     axes[2].set_xticks(list(xs), metrics)
-    axes[2].set_title(f"test split ({'gate passed' if outcome.gate.get('passed') else 'gate blocked'})")
+    axes[2].set_title(f"test split ({'gate passed' if outcome.gate.passed else 'gate blocked'})")
     axes[2].legend(fontsize=7)
     fig.suptitle(f"{outcome.name}: plan {outcome.plan_hash}")
     fig.tight_layout()
@@ -144,7 +144,7 @@ def _run_plot(outcome: RunOutcome) -> bytes:
 
 def write_run_report(outcome: RunOutcome, folder: Path) -> Path:
     """Write report.png and report.html for one run into `folder` (next to the emitted pipeline); return the HTML."""
-    endpoint = (outcome.deployment.get("endpoint") or {}).get("url")
+    endpoint = outcome.deployment.endpoint.url if outcome.deployment.endpoint is not None else None
     page = Page(f"{outcome.name}: run report", png=_run_plot(outcome), alt="training curves and test metrics")
     page.add(
         text("h1", outcome.name),
@@ -153,8 +153,8 @@ def write_run_report(outcome: RunOutcome, folder: Path) -> Path:
             ["metric", "model", f"baseline: {outcome.baseline}"],
             ([m, f"{v:.4f}", f"{outcome.baseline_metrics.get(m, float('nan')):.4f}"] for m, v in outcome.metrics.items()),
         ),
-        text("p", "gate: " + outcome.gate.get("reason", "")),
+        text("p", "gate: " + outcome.gate.reason),
         text("p", "deployment: served at ", code(endpoint)) if endpoint
-        else text("p", "deployment: " + outcome.deployment.get("reason", "")),
+        else text("p", "deployment: " + outcome.deployment.reason),
     )
     return write_report(folder, "report", page)["html"]

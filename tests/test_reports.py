@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rscale.reports import Page, code, table, text, write_report, write_run_report
-from rscale.stages.runner import RunOutcome
+from rscale.stages.artifacts import RunOutcome
 
 
 def test_a_page_escapes_text_and_keeps_markup_it_was_given(tmp_path: Path) -> None:
@@ -27,10 +27,12 @@ def test_the_run_report_embeds_curves_and_names_the_gate_and_endpoint(tmp_path: 
     outcome = RunOutcome(
         name="conversion", plan_hash="abc123", run_id="r", run_name="conversion-abc", seconds=3.25, fingerprint="f",
         metrics={"auc": 0.81}, baseline="gbdt", baseline_metrics={"auc": 0.74},
-        gate={"passed": True, "reason": "auc 0.81 beats gbdt by 0.07"},
-        training={"history": [{"epoch": 0, "train_loss": 0.7, "val_loss": 0.6, "val_auc": 0.7},
-                              {"epoch": 1, "train_loss": 0.5, "val_loss": 0.5, "val_auc": 0.8}]},
-        deployment={"deployed": True, "reason": "gate passed", "endpoint": {"url": "http://127.0.0.1:8080"}},
+        gate={"passed": True, "reason": "auc 0.81 beats gbdt by 0.07", "metric": "auc", "model_value": 0.81,
+              "baseline_value": 0.74, "required_value": 0.75},
+        training={"package_dir": "package", "history": [{"epoch": 0, "train_loss": 0.7, "val_loss": 0.6, "val_auc": 0.7},
+                                                        {"epoch": 1, "train_loss": 0.5, "val_loss": 0.5, "val_auc": 0.8}]},
+        deployment={"deployed": True, "reason": "gate passed",
+                    "endpoint": {"name": "conversion", "tier": "local", "url": "http://127.0.0.1:8080"}},
     )
     path = write_run_report(outcome, tmp_path)
     html = path.read_text()

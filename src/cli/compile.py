@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from rscale.cli.app import app, console, err_console, friendly_errors
+
+if TYPE_CHECKING:
+    from rscale.stages.artifacts import RunOutcome
 
 OVERRIDES = typer.Argument(None, help="Overrides in Hydra's grammar: key=value, +key=value, ~key, key=a,b (sweep).")
 STACK = typer.Option(None, "--stack", "-s", help="Stack to run on (stacks/NAME.yaml). Default: the active stack.")
@@ -221,7 +224,7 @@ def _preview(plans: list[Any]) -> None:
         err_console.print(f"[yellow]plan preview skipped[/]: {exc}", soft_wrap=True)
 
 
-def render_outcome(outcome: Any, build: Path) -> None:
+def render_outcome(outcome: RunOutcome, build: Path) -> None:
     """The end-of-run summary: metrics against the baseline, the gate, the endpoint and one prediction."""
     import json
 
@@ -238,40 +241,40 @@ def render_outcome(outcome: Any, build: Path) -> None:
         table.add_row(metric, f"{value:.4f}", "-" if base is None else f"{base:.4f}")
     console.print(table)
     gate = outcome.gate
-    console.print(("[green]gate passed[/]: " if gate.get("passed") else "[red]gate failed[/]: ") + gate.get("reason", ""))
+    console.print(("[green]gate passed[/]: " if gate.passed else "[red]gate failed[/]: ") + gate.reason)
     registration = outcome.registration
-    console.print(f"registered: {registration.get('model_name')} version {registration.get('version')}"
-                  + (f" ({registration['stage']})" if registration.get("stage") else ""))
-    training = outcome.training
-    if training.get("tracker_url"):
-        console.print(f"tracked: {training['tracker_url']}")
+    if registration is not None:
+        console.print(f"registered: {registration.model_name} version {registration.version}"
+                      + (f" ({registration.stage})" if registration.stage else ""))
+    if outcome.training.tracker_url:
+        console.print(f"tracked: {outcome.training.tracker_url}")
     deployment = outcome.deployment
-    if deployment.get("deployed"):
-        endpoint = deployment["endpoint"]
-        console.print(f"[bold]endpoint[/]: {endpoint['url']} ({endpoint['tier']}, version {endpoint['model_version']})")
-        console.print(f"  request:  {json.dumps(deployment['example_request'])}", markup=False)
-        console.print(f"  response: {json.dumps(deployment['example_response'])}", markup=False)
-        console.print(f"  try it:   rs predict {outcome.name} '{json.dumps(deployment['example_request'])}'", markup=False)
+    if deployment.deployed and deployment.endpoint is not None:
+        endpoint = deployment.endpoint
+        console.print(f"[bold]endpoint[/]: {endpoint.url} ({endpoint.tier}, version {endpoint.model_version})")
+        console.print(f"  request:  {json.dumps(deployment.example_request)}", markup=False)
+        console.print(f"  response: {json.dumps(deployment.example_response)}", markup=False)
+        console.print(f"  try it:   rs predict {outcome.name} '{json.dumps(deployment.example_request)}'", markup=False)
     else:
-        console.print(f"[yellow]not deployed[/]: {deployment.get('reason')}")
+        console.print(f"[yellow]not deployed[/]: {deployment.reason}")
     console.print(f"report: {write_run_report(outcome, build)} (curves over epochs, model vs baseline)")
     for error in outcome.tracker_errors:
         err_console.print(f"[yellow]tracker warning[/]: {error}")
-    if not gate.get("passed", True):
+    if outcome.exit_code:
         gate_blocked(outcome, build)
 
 
-def gate_blocked(outcome: Any, build: Path) -> None:
+def gate_blocked(outcome: RunOutcome, build: Path) -> None:
     """The gate blocked the model: say what to try, and exit with EXIT_GATE_BLOCKED (4) so scripts and CI see it."""
     from rscale.errors import EXIT_GATE_BLOCKED
 
     spec = outcome.name
-    metric = outcome.gate.get("metric") or "the gated metric"
-    champion = outcome.champion or {}
-    if champion.get("passed") is False:
+    metric = outcome.gate.metric or "the gated metric"
+    champion = outcome.champion
+    if champion is not None and not champion.passed:
         err_console.print(
-            f"[bold red]production keeps serving {champion.get('champion')}[/]: this model (registered, not "
-            f"promoted) is worse on {metric}: {champion.get('reason')}",
+            f"[bold red]production keeps serving {champion.champion}[/]: this model (registered, not "
+            f"promoted) is worse on {metric}: {champion.reason}",
             soft_wrap=True,
         )
         raise typer.Exit(EXIT_GATE_BLOCKED)

@@ -11,11 +11,15 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from rscale.paths import state_dir
+
+if TYPE_CHECKING:
+    from rscale.compiler.plan import Plan
+    from rscale.stages.artifacts import RunOutcome
 
 KEEP_RUNS = 200  # older records are dropped when the file is rewritten
 
@@ -64,7 +68,7 @@ def hardware_label(hardware: Any) -> str:
 
 
 def record_run(
-    plan: Any, fingerprint: str, run: Any, outcome: Any, *, deploy: bool = True, resume: bool = False
+    plan: Plan, fingerprint: str, run: Any, outcome: RunOutcome, *, deploy: bool = True, resume: bool = False
 ) -> RunRecord:
     """Append the record of a finished run (`run`: ZenML's pipeline run, `outcome`: rscale's RunOutcome)."""
     from rscale.planning.steps import step_keys
@@ -80,8 +84,8 @@ def record_run(
         for name, key in keys.items()
         if name in run.steps
     }
-    training = outcome.training or {}
-    seconds = sum(float(h.get("train_seconds", 0.0)) for h in training.get("history", []))
+    training = outcome.training
+    seconds = sum(float(h.get("train_seconds", 0.0)) for h in training.history)
     cached = steps.get("train_model") is not None and steps["train_model"].status == "cached"
     record = RunRecord(
         recorded=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -93,15 +97,15 @@ def record_run(
         stack=plan.stack.name,
         steps=steps,
         # a cached train step measured nothing now: its figures belong to the run that trained
-        training=None if cached or not training.get("samples_per_second") else TrainingRecord(
+        training=None if cached or not training.samples_per_second else TrainingRecord(
             hardware=hardware_label(plan.hardware),
-            samples_per_second=float(training["samples_per_second"]),
-            train_rows=int(training.get("train_rows", 0)),
-            epochs_run=int(training.get("epochs_run", 0)),
+            samples_per_second=training.samples_per_second,
+            train_rows=training.train_rows,
+            epochs_run=training.epochs_run,
             train_seconds=seconds,
         ),
-        stage=(outcome.registration or {}).get("stage"),
-        deployed=bool((outcome.deployment or {}).get("deployed")),
+        stage=outcome.registration.stage if outcome.registration is not None else None,
+        deployed=outcome.deployment.deployed,
     )
     path = runs_file(plan.name)
     line = record.model_dump_json() + "\n"

@@ -40,7 +40,7 @@ def deploy_model(
     return Deployment(
         deployed=True,
         reason="gate passed",
-        endpoint=endpoint.model_dump(mode="json"),
+        endpoint=endpoint,
         example_request=request,
         example_response=response,
     )

@@ -17,7 +17,7 @@ from rscale.compiler.plan import Plan
 from rscale.models.evaluation import Evaluation, evaluate
 from rscale.paths import state_dir
 from rscale.stages import materializers  # noqa: F401
-from rscale.stages.artifacts import PackageDir, Registration, TrainingSummary
+from rscale.stages.artifacts import PackageDir, Registration, Training
 from rscale.stages.progress import note, report
 
 
@@ -91,7 +91,7 @@ def finish_training(workdir: Path, fingerprint: str) -> None:
 @step
 def train_model(
     train: pa.Table, validation: pa.Table, plan: Plan, check_report: dict, fingerprint: str, resume: bool = False
-) -> tuple[Annotated[PackageDir, "model_package"], Annotated[TrainingSummary, "training"]]:
+) -> tuple[Annotated[PackageDir, "model_package"], Annotated[Training, "training"]]:
     """Train the spec's model with Lightning on the plan's hardware. A killed run of the plan resumes from its
     checkpoint; a finished one starts from scratch unless `resume` is set (`rs run --resume-training`)."""
     from rscale.models.training import train as fit
@@ -117,9 +117,12 @@ def train_model(
         finish_training(workdir, fingerprint)
     finally:
         run.close()
-    summary = TrainingSummary(
-        history=result.history,
+    summary = Training(
+        package_dir=result.package_dir,
+        checkpoint=result.checkpoint,
         best_epoch=result.best_epoch,
+        metrics=Training.best_metrics(result.history, result.best_epoch),
+        history=result.history,
         epochs_run=result.epochs_run,
         samples_per_second=result.samples_per_second,
         train_rows=result.train_rows,
@@ -132,7 +135,7 @@ def train_model(
 
 @step
 def evaluate_model(
-    model_package: PackageDir, training: TrainingSummary, train: pa.Table, test: pa.Table, plan: Plan
+    model_package: PackageDir, training: Training, train: pa.Table, test: pa.Table, plan: Plan
 ) -> Annotated[Evaluation, "evaluation"]:
     """Score the model and the baselines on the held-out split; the gate compares with the strongest and
     decides whether it ships, with a bootstrap interval of the lift and warnings through `note`. A model that
@@ -182,7 +185,7 @@ def evaluate_model(
 
 @step
 def register_model(
-    model_package: PackageDir, training: TrainingSummary, evaluation: Evaluation, plan: Plan, fingerprint: str
+    model_package: PackageDir, training: Training, evaluation: Evaluation, plan: Plan, fingerprint: str
 ) -> Annotated[Registration, "registration"]:
     """Record the version in ZenML's model registry with its metrics, plan hash and data fingerprint."""
     from rscale.trackers import open_run

@@ -12,34 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
-
 from rscale.compiler.errors import SpecError
 from rscale.compiler.plan import Plan
 from rscale.errors import RscaleError
 from rscale.paths import use_project_state
-from rscale.stages.artifacts import Deployment
-
-
-class RunOutcome(BaseModel):
-    """What `rs run` reports: metrics, the gate decision, where the model is served, and a sample answer."""
-
-    name: str
-    plan_hash: str
-    run_id: str
-    run_name: str
-    seconds: float
-    fingerprint: str
-    swept: dict[str, Any] = Field(default_factory=dict)
-    metrics: dict[str, float] = Field(default_factory=dict)
-    baseline: str = "none"
-    baseline_metrics: dict[str, float] = Field(default_factory=dict)
-    gate: dict[str, Any] = Field(default_factory=dict)
-    training: dict[str, Any] = Field(default_factory=dict)
-    registration: dict[str, Any] = Field(default_factory=dict)
-    deployment: dict[str, Any] = Field(default_factory=dict)
-    tracker_errors: list[str] = Field(default_factory=list)
-    champion: dict[str, Any] | None = None  # the production model compared with this one (models.champion)
+from rscale.stages.artifacts import Deployment, RunOutcome
 
 
 def prepare(plan: Plan) -> str:
@@ -195,10 +172,10 @@ def outcome(run: Any, plan: Plan, fingerprint: str, seconds: float) -> RunOutcom
         metrics=evaluation.metrics,
         baseline=evaluation.baseline,
         baseline_metrics=evaluation.baseline_metrics,
-        gate=evaluation.gate.model_dump(mode="json"),
-        training=training.model_dump(mode="json"),
-        registration=registration.model_dump(mode="json"),
-        deployment=deployment.model_dump(mode="json"),
+        gate=evaluation.gate,
+        training=training,
+        registration=registration,
+        deployment=deployment,
         tracker_errors=evaluation.tracker_errors,
-        champion=evaluation.champion.model_dump(mode="json") if evaluation.champion is not None else None,
+        champion=evaluation.champion,
     )

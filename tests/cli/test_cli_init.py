@@ -117,7 +117,8 @@ def test_a_blocked_gate_exits_with_its_own_code_and_says_what_to_try(project: Pa
     from rscale.stages.runner import RunOutcome
 
     outcome = RunOutcome(name="cancer", plan_hash="h", run_id="r", run_name="n", seconds=1.0, fingerprint="f",
-                         baseline="logistic", gate={"passed": False, "metric": "auc", "reason": "auc 0.7 < 0.99"})
+                         baseline="logistic", training={"package_dir": "package"},
+                         gate={"passed": False, "metric": "auc", "reason": "auc 0.7 < 0.99", "model_value": None, "baseline_value": None, "required_value": None})
     with pytest.raises(typer.Exit) as caught:
         gate_blocked(outcome, project)
     assert caught.value.exit_code == EXIT_GATE_BLOCKED == 4

@@ -47,7 +47,7 @@ def test_two_process_ddp_trains_once_and_records_one_pipeline_run(
     runs_after = Client().list_pipeline_runs(size=1).total
 
     assert runs_after == runs_before + 1  # DDP did not re-execute the pipeline
-    assert outcome.training["epochs_run"] == 1
+    assert outcome.training.epochs_run == 1
     assert outcome.metrics["auc"] > 0
     run = Client().get_pipeline_run(outcome.run_id)
     assert {step.status.value for step in run.steps.values()} == {"completed"}

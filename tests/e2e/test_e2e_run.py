@@ -50,15 +50,15 @@ def test_spec_runs_end_to_end_and_serves(seeded: Path, name: str) -> None:
     try:
         assert set(outcome.metrics) == set(plan.evaluate.metrics)
         assert set(outcome.baseline_metrics) == set(plan.evaluate.metrics)
-        assert outcome.gate["passed"] is True
-        assert outcome.training["epochs_run"] >= 1
-        assert outcome.registration["stage"] == "production"
+        assert outcome.gate.passed is True
+        assert outcome.training.epochs_run >= 1
+        assert outcome.registration.stage == "production"
         deployment = outcome.deployment
-        assert deployment["deployed"], deployment["reason"]
-        url = deployment["endpoint"]["url"]
+        assert deployment.deployed, deployment.reason
+        url = deployment.endpoint.url
         assert url.startswith("http://127.0.0.1:")
         assert httpx.get(f"{url}/ping").status_code == 200
-        answer = httpx.post(f"{url}/invocations", json=deployment["example_request"])
+        answer = httpx.post(f"{url}/invocations", json=deployment.example_request)
         assert answer.status_code == 200, answer.text
         assert answer.json()["predictions"]
         bad = httpx.post(f"{url}/invocations", content=b"{not json", headers={"content-type": "application/json"})
@@ -68,7 +68,7 @@ def test_spec_runs_end_to_end_and_serves(seeded: Path, name: str) -> None:
     # every prediction is logged for feedback (the deploy step's smoke request and ours) ...
     logs = list((seeded / ".rs" / "predictions" / name).glob("*.jsonl"))
     lines = [json.loads(line) for f in logs for line in f.read_text().splitlines()]
-    assert len(lines) == 2 and {line["model_version"] for line in lines} == {deployment["endpoint"]["model_version"]}
+    assert len(lines) == 2 and {line["model_version"] for line in lines} == {deployment.endpoint.model_version}
     # ... and the next run's preparation ingests them into the warehouse, once
     from rscale.stages.runner import prepare
     from rscale.warehouses import connect
@@ -80,21 +80,21 @@ def test_spec_runs_end_to_end_and_serves(seeded: Path, name: str) -> None:
     # the tracked run holds the same final metrics, the gate decision and a link to the package
     from mlflow.tracking import MlflowClient
 
-    tracked = MlflowClient(f"sqlite:///{seeded / '.rs' / 'mlflow.db'}").get_run(outcome.training["tracker_run_id"])
+    tracked = MlflowClient(f"sqlite:///{seeded / '.rs' / 'mlflow.db'}").get_run(outcome.training.tracker_run_id)
     for metric, value in outcome.metrics.items():
         assert tracked.data.metrics[f"test_{metric.replace('@', '_at_')}"] == pytest.approx(value)
     assert tracked.data.tags["rscale.gate"] == "passed"
     assert tracked.data.tags["rscale.model_version"].startswith(f"{name}:")
-    assert len(outcome.training["history"]) == outcome.training["epochs_run"]
+    assert len(outcome.training.history) == outcome.training.epochs_run
 
 
 def test_gate_blocks_a_model_that_does_not_beat_the_baseline(seeded: Path) -> None:
     # an impossible lift: the model cannot be 10x better than the baseline, so nothing is deployed
     _plan, outcome = _run("specs/conversion.yaml", [*SMALL["conversion"], "evaluate.gate.min_lift=9.0"])
-    assert outcome.gate["passed"] is False
-    assert outcome.deployment["deployed"] is False
-    assert "gate" in outcome.deployment["reason"]
-    assert outcome.registration["stage"] is None
+    assert outcome.gate.passed is False
+    assert outcome.deployment.deployed is False
+    assert "gate" in outcome.deployment.reason
+    assert outcome.registration.stage is None
     # the same run from the CLI: every step but deploy is reused from the cache and says so with its result
     # (issue 14, stumble 6), and a blocked gate exits with its own code and what to try (stumble 4)
     from typer.testing import CliRunner
@@ -106,7 +106,7 @@ def test_gate_blocks_a_model_that_does_not_beat_the_baseline(seeded: Path) -> No
     assert again.exit_code == 4, again.output
     text = " ".join(again.output.split())
     assert "✓ check 4/4 checks passed (cached)" in text
-    assert f"✓ train {outcome.training['epochs_run']} epochs, best epoch {outcome.training['best_epoch']} (cached)" in text
+    assert f"✓ train {outcome.training.epochs_run} epochs, best epoch {outcome.training.best_epoch} (cached)" in text
     assert "the gate blocked this model" in text and "train.max_epochs=" in text
 
 

@@ -69,9 +69,9 @@ def test_recs_runs_on_snowflake_and_writes_predictions_back(snowflake_stack: dic
     outcome = run_compiled(emit(plan) / "plan.json", {})
     deployer = LocalDeployer(load_stack("snowflake"))
     try:
-        assert outcome.deployment["deployed"], outcome.deployment["reason"]
+        assert outcome.deployment.deployed, outcome.deployment.reason
         assert set(outcome.metrics) == {"hit_rate@10", "mrr@10"}
-        deployer.predict("recs", outcome.deployment["example_request"])
+        deployer.predict("recs", outcome.deployment.example_request)
     finally:
         deployer.undeploy("recs")
     prepare(plan)  # the next run's preparation writes the logged predictions back to Snowflake

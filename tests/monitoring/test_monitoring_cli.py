@@ -42,7 +42,8 @@ def test_rs_run_says_production_keeps_serving_when_the_champion_wins(capsys) -> 
     decision = compare("conversion:1", 0.83, {"auc": 0.54}, Gate())
     outcome = RunOutcome(
         name="conversion", plan_hash="h", run_id="r", run_name="n", seconds=1.0, fingerprint="f",
-        gate={"passed": False, "metric": "auc", "reason": decision.reason}, champion=decision.model_dump(),
+        gate={"passed": False, "metric": "auc", "reason": decision.reason, "model_value": None, "baseline_value": None, "required_value": None},
+        training={"package_dir": "package"}, champion=decision,
     )
     with pytest.raises(typer.Exit) as exited:
         gate_blocked(outcome, Path("build/conversion"))

@@ -67,7 +67,7 @@ def test_predictions_match_real_runs(project: Path, repo: Path) -> None:
         assert report.members[0].training.low == 0.0 and report.spec_diff == []
         outcome, statuses = _run(plan)
         assert statuses == {name: _expected_status(action) for name, action in predicted.items()}
-        assert outcome.deployment["deployed"] and read_state("recs") == served  # the same server process, untouched
+        assert outcome.deployment.deployed and read_state("recs") == served  # the same server process, untouched
 
         # (b) train.lr changed: only train, evaluate, register (and deploy) run
         plan, report = _plan([*TINY, "train.lr=0.02"])

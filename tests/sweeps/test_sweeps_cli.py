@@ -93,7 +93,9 @@ def _fake_outcome(plan_file: str | Path, hit_rate: float):
     return RunOutcome(
         name=plan.name, plan_hash=plan.hash, run_id=f"run-{plan.hash}", run_name=f"recs-{plan.hash[:8]}", seconds=1.5,
         fingerprint="f", swept=plan.swept, metrics={"hit_rate@10": hit_rate, "mrr@10": hit_rate / 2},
-        gate={"passed": hit_rate > 0.1}, training={"tracker_run_id": f"mlflow-{plan.hash}"},
+        gate={"passed": hit_rate > 0.1, "metric": "hit_rate@10", "model_value": hit_rate, "baseline_value": None,
+              "required_value": None, "reason": "fake"},
+        training={"package_dir": str(plan_file), "tracker_run_id": f"mlflow-{plan.hash}"},
     )
 
 
