@@ -1,10 +1,11 @@
 """Ingest: rows/s from the warehouse to training tensors, and peak memory against the Arrow table's size.
 
 rscale's path is what a run does between the query and the first batch: `connect(...).query_arrow(sql)`,
-then `Preprocessor.fit` and `Preprocessor.transform` (standardised float32 numerics, vocabulary codes,
-float32 target). The hand-written lower bound is DuckDB's own `con.sql(q).to_arrow_table()` followed by
-zero-copy views (`torch.from_numpy` per chunk; the string column as dictionary codes). Each side runs in
-a fresh child process, so its peak RSS over its own start is its memory cost.
+then `Preprocessor.fit_transform` (fit and encode in one pass over each categorical column: standardised
+float32 numerics, vocabulary codes, float32 target; the same state and tensors as `fit` then `transform`).
+The hand-written lower bound is DuckDB's own `con.sql(q).to_arrow_table()` followed by zero-copy views
+(`torch.from_numpy` per chunk; the string column as dictionary codes). Each side runs in a fresh child
+process, so its peak RSS over its own start is its memory cost.
 Goals (DESIGN.md): >= 0.8 of the hand-written rows/s; peak <= 2x the Arrow table.
 """
 
@@ -80,10 +81,8 @@ def child(side: str, db: Path) -> dict:
             with connect(DuckDBWarehouse(path=str(db)), read_only=True) as warehouse:
                 table = warehouse.query_arrow(query)
             phases["query"] = time.perf_counter() - started
-            preprocessor = Preprocessor.fit(plan, table)
-            phases["fit"] = time.perf_counter() - started - phases["query"]
-            tensors = preprocessor.transform(table)
-            phases["transform"] = time.perf_counter() - started - phases["query"] - phases["fit"]
+            _preprocessor, tensors = Preprocessor.fit_transform(plan, table)
+            phases["fit_transform"] = time.perf_counter() - started - phases["query"]
             return table, phases, {name: list(t.shape) for name, t in tensors.items()}
         with duckdb.connect(str(db), read_only=True) as con:
             table = con.sql(query).to_arrow_table()
@@ -144,7 +143,7 @@ def run(quick: bool, work: Path) -> Report:
         for side in (("duckdb", "rscale") if repeat % 2 == 0 else ("rscale", "duckdb")):
             results[side].append(measure(side, db))
     table_bytes = results["duckdb"][0]["table_bytes"]
-    for side, label in (("rscale", "rscale: query_arrow + fit + transform"),
+    for side, label in (("rscale", "rscale: query_arrow + fit_transform"),
                         ("duckdb", "hand-written: to_arrow_table + zero-copy views")):
         runs = results[side]
         report.row(f"{label}", "rows/s", [r["rows"] / r["seconds"] for r in runs])
@@ -152,7 +151,7 @@ def run(quick: bool, work: Path) -> Report:
             report.row(f"{side}: {phase}", "s", [r["phases"][phase] for r in runs])
         report.row(f"{side}: peak RSS over start", "x table", [r["peak_over_start_bytes"] / table_bytes for r in runs],
                    bytes=[r["peak_over_start_bytes"] for r in runs])
-    speed = report.median("rscale: query_arrow + fit + transform") / report.median(
+    speed = report.median("rscale: query_arrow + fit_transform") / report.median(
         "hand-written: to_arrow_table + zero-copy views")
     report.compare("rows/s vs hand-written", speed, GOAL_SPEED)
     report.compare("rscale peak memory / Arrow table", report.median("rscale: peak RSS over start"), GOAL_PEAK,

@@ -108,6 +108,7 @@ def _combine(column: pa.ChunkedArray | pa.Array) -> pa.Array:
 
 
 SLICE_ROWS = 1 << 18  # rows per piece when columns are read piecewise: float64 temporaries of 2 MiB
+BLOCK_ROWS = 1 << 13  # rows of the numeric matrix written at once: 8,192 x n_numeric floats stay in cache
 PARALLEL_ROWS = 1 << 18  # tables with fewer rows are encoded in this thread: threads would cost more than they save
 
 
@@ -131,10 +132,49 @@ def _float_slices(column: pa.ChunkedArray | pa.Array) -> Iterator[tuple[int, np.
             start += len(piece)
 
 
+def _float64_values(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A column's values as float64 numpy, nulls as NaN: a zero-copy view where it is one float64 chunk without
+    nulls (the caller passes a window of at most SLICE_ROWS rows, so a copy is that small)."""
+    array = _combine(column)
+    if array.type != pa.float64():
+        array = pc.cast(array, pa.float64())
+    return array.to_numpy(zero_copy_only=False)
+
+
 def _all_finite(values: np.ndarray) -> bool:
     """One summing pass, no boolean temporary: a NaN or inf makes the sum so (rarely, an overflow does too)."""
     with np.errstate(invalid="ignore", over="ignore"):
         return bool(np.isfinite(values.sum()))
+
+
+class _Encoded:
+    """A categorical column's rows, read once: per chunk, its distinct values (strings) and each row's index
+    into them (-1 for a null). Their counts (`parts`, as `_value_counts` gives them) fit the vocabulary; the
+    indices, mapped through the vocabulary's codes of those few distinct values, are the encoded rows, so
+    no second hashing pass over the strings is needed (`Preprocessor.fit_transform`)."""
+
+    def __init__(self, column: pa.ChunkedArray | pa.Array) -> None:
+        self.chunks: list[tuple[pa.Array, np.ndarray]] = []
+        self.parts: list[pa.StructArray] = []
+        for chunk in _chunks(column):
+            encoded = pc.dictionary_encode(chunk if chunk.type == pa.string() else chunk.cast(pa.string()))
+            rows = pc.fill_null(encoded.indices, -1) if encoded.indices.null_count else encoded.indices
+            indices = rows.to_numpy(zero_copy_only=False)
+            counts = np.bincount(indices + 1, minlength=len(encoded.dictionary) + 1)[1:].astype(np.int64)
+            self.chunks.append((encoded.dictionary, indices))
+            self.parts.append(pa.StructArray.from_arrays([encoded.dictionary, pa.array(counts)], names=["values", "counts"]))
+        if not self.parts:  # no rows in this range
+            self.parts.append(_value_counts(pa.array([], pa.string())))
+
+    def codes_into(self, out: np.ndarray, value_set: pa.Array) -> None:
+        """out = vocabulary index + RESERVED per row, OOV for values outside `value_set` and for nulls."""
+        start = 0
+        for dictionary, indices in self.chunks:
+            known = pc.fill_null(pc.index_in(dictionary, value_set=value_set), OOV - RESERVED)
+            # one code per distinct value, then OOV last, where a null's index -1 wraps round to
+            by_entry = np.append(known.to_numpy(zero_copy_only=False).astype(np.int64) + RESERVED, OOV)
+            np.take(by_entry, indices, out=out[start : start + len(indices)], mode="wrap")
+            start += len(indices)
 
 
 def _finite_mean_std(column: pa.ChunkedArray | pa.Array) -> tuple[float, float]:
@@ -215,6 +255,20 @@ class Preprocessor:
     @classmethod
     def fit(cls, plan: Any, train: pa.Table) -> Preprocessor:
         """Fit vocabularies and statistics on the training table only, as the plan's features describe."""
+        return cls._fit(plan, train, keep_rows=False)[0]
+
+    @classmethod
+    def fit_transform(cls, plan: Any, train: pa.Table, with_target: bool = True) -> tuple[Preprocessor, dict[str, torch.Tensor]]:
+        """`fit(plan, train)` and its `transform(train)` in one pass over each categorical column: the strings
+        are hashed once (dictionary-encoded per row range), counted for the vocabulary and then encoded from
+        those indices. The same state and the same tensors as fit then transform, in less time."""
+        fitted, encoded = cls._fit(plan, train, keep_rows=True)
+        return fitted, fitted._transform(train, with_target, encoded)
+
+    @classmethod
+    def _fit(cls, plan: Any, train: pa.Table, keep_rows: bool) -> tuple[Preprocessor, dict[str, list[_Encoded]]]:
+        """The fit; with `keep_rows`, also each plain categorical input's rows as read, per row range of
+        `_row_ranges` (for `_transform`)."""
         features = plan.features
         missing = [f.name for f in [*features.inputs, features.target] if f.name not in train.column_names]
         if missing:
@@ -231,13 +285,24 @@ class Preprocessor:
         numeric_inputs = [f for f in features.inputs if f.type == "numeric"]
         categorical_inputs = [f for f in features.inputs if f.type == "categorical"]
         ranges = _row_ranges(train.num_rows)
+        # a dictionary-typed column is encoded through its own dictionary already (see _codes_into)
+        kept = [f.name for f in categorical_inputs if keep_rows and not pa.types.is_dictionary(train.schema.field(f.name).type)]
         found = _run_all(
-            [partial(_value_counts, train[f.name].slice(a, b - a)) for f in categorical_inputs for a, b in ranges]
+            [
+                partial(_Encoded if f.name in kept else _value_counts, train[f.name].slice(a, b - a))
+                for f in categorical_inputs
+                for a, b in ranges
+            ]
             + [partial(_finite_mean_std, train[f.name]) for f in numeric_inputs],
             train.num_rows,
         )
+        encoded: dict[str, list[_Encoded]] = {}
         for i, f in enumerate(categorical_inputs):
-            vocabularies[f.name] = _vocabulary_of_counts(found[i * len(ranges) : (i + 1) * len(ranges)])
+            counted = found[i * len(ranges) : (i + 1) * len(ranges)]
+            if f.name in kept:
+                encoded[f.name] = counted
+                counted = [part for rows in counted for part in rows.parts]
+            vocabularies[f.name] = _vocabulary_of_counts(counted)
         stats = dict(zip([f.name for f in numeric_inputs], found[len(categorical_inputs) * len(ranges) :], strict=True))
         for feature in features.inputs:
             column = train[feature.name]
@@ -284,7 +349,7 @@ class Preprocessor:
             "vocabularies": vocabularies,
             "top_k": int(model_setting(plan.model, "top_k", SessionRecConfig)),
         }
-        return cls(state)
+        return cls(state), encoded
 
     def to_dict(self) -> dict[str, Any]:
         return self.state
@@ -315,8 +380,14 @@ class Preprocessor:
         """Encode a whole table. Unknown values map to OOV, nulls to the mean / OOV / an empty sequence.
 
         Each output is allocated once, at its final dtype and shape, and filled column by column, piece by
-        piece (see _float_slices): its size, not a multiple of the table's, is what this adds to memory.
+        piece (see _standardise_into): its size, not a multiple of the table's, is what this adds to memory.
         """
+        return self._transform(table, with_target, {})
+
+    def _transform(
+        self, table: pa.Table, with_target: bool, encoded: dict[str, list[_Encoded]]
+    ) -> dict[str, torch.Tensor]:
+        """transform; `encoded`: categorical columns already read by `_fit(keep_rows=True)`, per row range."""
         n = table.num_rows
         batch: dict[str, torch.Tensor] = {}
         numeric = _empty((n, len(self.numeric)), torch.float32) if self.numeric else None
@@ -325,19 +396,21 @@ class Preprocessor:
         if with_target:
             target = _empty((n,), self.task.target_dtype)
 
-        def fill(start: int, stop: int) -> None:
+        def fill(part: int, start: int, stop: int) -> None:
             # rows start..stop of every flat output; workers take contiguous row ranges, so no two of them
             # write the same cache lines
             rows = table.slice(start, stop - start)
-            scratch = np.empty(min(SLICE_ROWS, stop - start), dtype=np.float64)
-            for j, f in enumerate(self.numeric):
-                self._standardise_into(numeric[start:stop, j], rows[f["name"]], f["mean"], f["std"], scratch)  # type: ignore[index]
+            if numeric is not None:
+                self._standardise_into(numeric[start:stop], rows, np.empty(min(BLOCK_ROWS, stop - start), np.float64))
             for j, c in enumerate(self.categorical):
-                self._codes_into(categorical[start:stop, j], rows[c["name"]], c["vocab"])  # type: ignore[index]
+                if c["name"] in encoded:  # read in the fit: no second pass over the strings
+                    encoded[c["name"]][part].codes_into(categorical[start:stop, j], self._arrow_vocab[c["vocab"]])  # type: ignore[index]
+                else:
+                    self._codes_into(categorical[start:stop, j], rows[c["name"]], c["vocab"])  # type: ignore[index]
             if target is not None:
                 self._target_into(target[start:stop], rows[self.target["name"]])
 
-        _run_all([partial(fill, a, b) for a, b in _row_ranges(n)], n)
+        _run_all([partial(fill, k, a, b) for k, (a, b) in enumerate(_row_ranges(n))], n)
         if numeric is not None:
             batch["numeric"] = torch.from_numpy(numeric)
         if categorical is not None:
@@ -353,21 +426,29 @@ class Preprocessor:
             batch["numeric"] = torch.zeros((n, 0))
         return batch
 
-    @staticmethod
-    def _standardise_into(
-        out: np.ndarray, column: pa.ChunkedArray | pa.Array, mean: float, std: float, scratch: np.ndarray
-    ) -> None:
-        """out = float32((x - mean) / std), computed in float64 as always; nulls, NaN and inf give 0 (the mean).
+    def _standardise_into(self, out: np.ndarray, table: pa.Table, scratch: np.ndarray) -> None:
+        """out[:, j] = float32((x_j - mean_j) / std_j) for each numeric input j, computed in float64 as always;
+        nulls, NaN and inf give 0 (the mean).
 
-        `scratch` (float64, SLICE_ROWS long) holds each piece's float64 result: no allocation per piece, which
-        in a fresh process would map and fault new pages every time.
+        Row block by row block, every column of a block before the next block: the block's rows of `out`
+        (BLOCK_ROWS x n_numeric floats) stay in cache while its columns are written, where a column-at-a-time
+        pass would carry the whole output matrix through memory once per column. The columns are read as
+        float64 one window of SLICE_ROWS rows at a time (zero-copy where they are float64 without nulls), so
+        no full-size float64 temporary is built; `scratch` (float64, BLOCK_ROWS long) holds each block's result.
         """
-        for start, values in _float_slices(column):
-            scaled = np.subtract(values, mean, out=scratch[: len(values)])
-            scaled /= std
-            if not _all_finite(scaled):
-                scaled[~np.isfinite(values)] = 0.0
-            out[start : start + len(values)] = scaled
+        block = max(1, min(BLOCK_ROWS, SLICE_ROWS))
+        for first in range(0, table.num_rows, SLICE_ROWS):
+            window = table.slice(first, SLICE_ROWS)
+            columns = [_float64_values(window[f["name"]]) for f in self.numeric]
+            for start in range(0, window.num_rows, block):
+                stop = min(start + block, window.num_rows)
+                for j, (f, values) in enumerate(zip(self.numeric, columns, strict=True)):
+                    piece = values[start:stop]
+                    scaled = np.subtract(piece, f["mean"], out=scratch[: stop - start])
+                    scaled /= f["std"]
+                    if not _all_finite(scaled):
+                        scaled[~np.isfinite(piece)] = 0.0
+                    out[first + start : first + stop, j] = scaled
 
     def transform_target(self, column: pa.ChunkedArray | pa.Array) -> torch.Tensor:
         out = np.empty(len(column), dtype=self.task.numpy_dtype)

@@ -236,7 +236,7 @@ def train_in_process(
     checkpoints = workdir / CHECKPOINTS
     last = checkpoints / LAST
     preprocess_path, config_path = workdir / "preprocess.json", workdir / "model_config.json"
-    preprocessor = Preprocessor.fit(plan, train)
+    preprocessor, train_tensors = Preprocessor.fit_transform(plan, train)  # one pass over each column
     model_config = model_config_for(plan, preprocessor)
     resume = None
     if last.exists() and preprocess_path.exists() and config_path.exists():
@@ -245,6 +245,7 @@ def train_in_process(
             # resume with the vocabularies the checkpoint was trained with
             preprocessor = Preprocessor.from_dict(json.loads(preprocess_path.read_text()))
             model_config = model_config_for(plan, preprocessor)
+            train_tensors = preprocessor.transform(train)
             resume = last
         elif rank == 0:
             warnings.warn(f"{last} was trained with another model or data shape; starting afresh", stacklevel=2)
@@ -254,7 +255,6 @@ def train_in_process(
         write_json(config_path, model_config)
 
     module = build_module(model_config)
-    train_tensors = preprocessor.transform(train)
     has_validation = validation is not None and validation.num_rows > 0
     settings = training_settings(plan, train.num_rows)
     batch_size = settings.batch_size

@@ -74,15 +74,16 @@ def record_run(
     from rscale.planning.steps import step_keys
 
     keys = step_keys(plan, fingerprint, deploy=deploy, resume=resume)
+    step_runs = run.steps  # each access of `run.steps` queries ZenML's store: once, not per use
     steps = {
         name: StepRecord(
             key=key.key,
-            status=str(getattr(run.steps[name].status, "value", run.steps[name].status)),
+            status=str(getattr(step_runs[name].status, "value", step_runs[name].status)),
             parts=key.parts,
-            zenml_cache_key=getattr(run.steps[name], "cache_key", None),
+            zenml_cache_key=getattr(step_runs[name], "cache_key", None),
         )
         for name, key in keys.items()
-        if name in run.steps
+        if name in step_runs
     }
     training = outcome.training
     seconds = sum(float(h.get("train_seconds", 0.0)) for h in training.history)

@@ -1,7 +1,10 @@
-"""Data steps: check the data in the warehouse, load it as Arrow, split it.
+"""The data step: check the data in the warehouse, load it as Arrow and split it, in one step.
 
-They receive only the parts of the plan they read, so a sweep over training keys reuses their cached
-outputs; the data fingerprint parameter makes a changed table a cache miss.
+One step, one warehouse session: the checks and the query run on the same connection, and the split is
+handed on as row indices (`SplitRows`) beside the one stored table, not as three more tables. Each later
+step takes the parts it reads by index. The step receives only the parts of the plan it reads, so a
+sweep over training keys reuses its cached outputs; the data fingerprint parameter makes a changed
+table a cache miss, and a changed query, check or split re-runs it.
 """
 
 from __future__ import annotations
@@ -14,55 +17,46 @@ from zenml import step
 from rscale.compiler.plan import CheckPlan, DataPlan
 from rscale.compiler.spec.split import SplitSpec
 from rscale.compiler.stack import WarehouseConfig
-from rscale.stages import materializers  # noqa: F401  (registers the Arrow and package materializers)
+from rscale.data.split import SplitRows
+from rscale.stages import materializers  # noqa: F401  (registers the Arrow, split and package materializers)
 from rscale.stages.progress import report
 
 
 @step
-def check_data(
-    checks: list[CheckPlan], warehouse: WarehouseConfig, fingerprint: str
-) -> Annotated[dict, "check_report"]:
-    """Run every data check as SQL in the warehouse; stop the run before training if one fails."""
+def load_data(
+    checks: list[CheckPlan],
+    data: DataPlan,
+    warehouse: WarehouseConfig,
+    fingerprint: str,
+    split: SplitSpec,
+    seed: int,
+    id_column: str | None = None,
+) -> tuple[
+    Annotated[pa.Table, "examples"],
+    Annotated[SplitRows, "split_rows"],
+    Annotated[dict, "check_report"],
+]:
+    """Run every data check as SQL in the warehouse (a failing one stops the run before anything is
+    loaded), run the spec's query into an Arrow table, and split it deterministically by row index."""
     from rscale.data.checks import run_checks
+    from rscale.data.split import split_rows
     from rscale.errors import DataCheckFailed
     from rscale.warehouses import connect
 
-    with report("check", "running data checks in the warehouse") as status:
-        with connect(warehouse, read_only=True) as wh:
+    with connect(warehouse, read_only=True) as wh:
+        with report("check", "running data checks in the warehouse") as status:
             result = run_checks(wh, checks)
-        status.done(f"{len(checks) - len(result.failed)}/{len(checks)} checks passed")
-    if result.failed:
-        raise DataCheckFailed(
-            "data checks failed, so nothing was trained:\n" + result.render_text(),
-            fix="fix the data or the query, or set the check's severity: warn",
-        )
-    return result.model_dump(mode="json")
-
-
-@step
-def load_data(data: DataPlan, warehouse: WarehouseConfig, fingerprint: str) -> Annotated[pa.Table, "examples"]:
-    """Run the spec's query on the warehouse into an Arrow table."""
-    from rscale.warehouses import connect
-
-    with report("load", f"querying {warehouse.kind}") as status:
-        with connect(warehouse, read_only=True) as wh:
+            status.done(f"{len(checks) - len(result.failed)}/{len(checks)} checks passed")
+        if result.failed:
+            raise DataCheckFailed(
+                "data checks failed, so nothing was trained:\n" + result.render_text(),
+                fix="fix the data or the query, or set the check's severity: warn",
+            )
+        with report("load", f"querying {warehouse.kind}") as status:
             table = wh.query_arrow(data.sql)
-        status.done(f"{table.num_rows:,} rows, {table.num_columns} columns")
-    return table
-
-
-@step
-def split_data(
-    table: pa.Table, split: SplitSpec, time_column: str | None, seed: int, id_column: str | None = None
-) -> tuple[
-    Annotated[pa.Table, "train"],
-    Annotated[pa.Table, "validation"],
-    Annotated[pa.Table, "test"],
-]:
-    """Split deterministically into train, validation and test."""
-    from rscale.data.split import split_table
-
+            status.done(f"{table.num_rows:,} rows, {table.num_columns} columns")
     with report("split", f"splitting by {split.by}") as status:
-        parts = split_table(table, split, time_column, seed, id_column)
-        status.done(f"train {parts.train.num_rows:,} / validation {parts.validation.num_rows:,} / test {parts.test.num_rows:,}")
-    return parts.train, parts.validation, parts.test
+        rows = split_rows(table, split, data.time_column, seed, id_column)
+        sizes = rows.sizes()
+        status.done(f"train {sizes['train']:,} / validation {sizes['validation']:,} / test {sizes['test']:,}")
+    return table, rows, result.model_dump(mode="json")

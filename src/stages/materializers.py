@@ -1,4 +1,5 @@
-"""ZenML materializers for rscale's artifacts: Arrow tables as Parquet, model packages as directories.
+"""ZenML materializers for rscale's artifacts: Arrow tables as Parquet, split row indices as one .npz file,
+model packages as directories.
 
 Without these ZenML pickles both (see DESIGN.md): pickles are neither portable nor inspectable.
 """
@@ -11,12 +12,14 @@ import shutil
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from zenml.enums import ArtifactType
 from zenml.io import fileio
 from zenml.materializers.base_materializer import BaseMaterializer
 
+from rscale.data.split import PARTS, SplitRows
 from rscale.paths import state_dir
 from rscale.stages.artifacts import PackageDir
 
@@ -38,6 +41,26 @@ class ArrowTableMaterializer(BaseMaterializer):
 
     def extract_metadata(self, data: pa.Table) -> dict[str, Any]:
         return {"rows": data.num_rows, "columns": data.column_names, "bytes": data.nbytes}
+
+
+class SplitRowsMaterializer(BaseMaterializer):
+    """Stores the split's row indices as one uncompressed .npz (train, validation, test int64 arrays)."""
+
+    ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (SplitRows,)
+    ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.DATA
+    FILE = "rows.npz"
+
+    def load(self, data_type: type[Any]) -> SplitRows:
+        with self.artifact_store.open(os.path.join(self.uri, self.FILE), "rb") as f:
+            arrays = np.load(f, allow_pickle=False)
+            return SplitRows(*(arrays[name] for name in PARTS))
+
+    def save(self, data: SplitRows) -> None:
+        with self.artifact_store.open(os.path.join(self.uri, self.FILE), "wb") as f:
+            np.savez(f, **{name: getattr(data, name) for name in PARTS})
+
+    def extract_metadata(self, data: SplitRows) -> dict[str, Any]:
+        return {f"{name}_rows": rows for name, rows in data.sizes().items()}
 
 
 class PackageDirMaterializer(BaseMaterializer):

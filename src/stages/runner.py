@@ -70,8 +70,10 @@ def run_compiled(
         if cause is not None:
             raise cause from None
         raise
-    report_cached(run)
-    result = outcome(run, plan, fingerprint, time.perf_counter() - started)
+    assert run is not None  # rscale's stacks run synchronously: the call returns the finished run
+    steps = run.steps  # one query of ZenML's store, not one per use
+    report_cached(run, steps)
+    result = outcome(run, plan, fingerprint, time.perf_counter() - started, steps)
     from rscale.planning.history import record_run
     from rscale.stages.progress import note
 
@@ -83,59 +85,58 @@ def run_compiled(
 
 
 STEP_LABELS = {
-    "check_data": "check",
     "load_data": "load",
-    "split_data": "split",
     "train_model": "train",
     "evaluate_model": "evaluate",
     "register_model": "register",
 }
 
 
-def report_cached(run: Any) -> list[str]:
-    """One status line per step ZenML reused from its cache, with the reused result (a cache hit skips the
-    step's body, so its own line was never printed): `✓ check  3/3 checks passed (cached)`."""
+def report_cached(run: Any, steps: dict[str, Any] | None = None) -> list[str]:
+    """One status line per result ZenML reused from its cache (a cache hit skips the step's body, so its own
+    lines were never printed): `✓ check  3/3 checks passed (cached)`. The load step's reuse gives three lines,
+    check, load and split, as its run prints them. `steps`: `run.steps` if already fetched."""
     from zenml.enums import ExecutionStatus
 
     from rscale.stages.progress import note
 
     lines = []
-    for name, step_run in run.steps.items():
+    for name, step_run in (steps if steps is not None else run.steps).items():
         if step_run.status != ExecutionStatus.CACHED:
             continue
         try:
-            result = cached_result(name, step_run)
+            results = cached_results(name, step_run)
         except Exception:  # an artifact that cannot be read back still was reused
-            result = "reused"
-        lines.append(f"{STEP_LABELS.get(name, name)}: {result} (cached)")
-        note(STEP_LABELS.get(name, name), f"{result} [dim](cached)[/]")
+            results = [(STEP_LABELS.get(name, name), "reused")]
+        for label, result in results:
+            lines.append(f"{label}: {result} (cached)")
+            note(label, f"{result} [dim](cached)[/]")
     return lines
 
 
-def cached_result(name: str, step_run: Any) -> str:
-    """What a reused step found, read from its stored outputs (small records) or their metadata (tables)."""
-
-    def rows(output: str) -> int:
-        return int(step_run.outputs[output][0].run_metadata.get("rows", 0))
-
-    if name == "check_data":
-        results = step_run.outputs["check_report"][0].load().get("results", [])
-        return f"{sum(1 for r in results if r.get('passed'))}/{len(results)} checks passed"
+def cached_results(name: str, step_run: Any) -> list[tuple[str, str]]:
+    """(label, what it found) for a reused step, read from its stored outputs (small records) or their
+    metadata (tables, split indices)."""
+    label = STEP_LABELS.get(name, name)
     if name == "load_data":
-        metadata = step_run.outputs["examples"][0].run_metadata
-        return f"{int(metadata.get('rows', 0)):,} rows, {len(metadata.get('columns', []))} columns"
-    if name == "split_data":
-        return f"train {rows('train'):,} / validation {rows('validation'):,} / test {rows('test'):,}"
+        results = step_run.outputs["check_report"][0].load().get("results", [])
+        table = step_run.outputs["examples"][0].run_metadata
+        parts = step_run.outputs["split_rows"][0].run_metadata
+        return [
+            ("check", f"{sum(1 for r in results if r.get('passed'))}/{len(results)} checks passed"),
+            ("load", f"{int(table.get('rows', 0)):,} rows, {len(table.get('columns', []))} columns"),
+            ("split", " / ".join(f"{part} {int(parts.get(f'{part}_rows', 0)):,}" for part in ("train", "validation", "test"))),
+        ]
     if name == "train_model":
         training = step_run.outputs["training"][0].load()
-        return f"{training.epochs_run} epochs, best epoch {training.best_epoch}"
+        return [(label, f"{training.epochs_run} epochs, best epoch {training.best_epoch}")]
     if name == "evaluate_model":
         evaluation = step_run.outputs["evaluation"][0].load()
-        return " ".join(f"{k}={v:.4f}" for k, v in evaluation.metrics.items())
+        return [(label, " ".join(f"{k}={v:.4f}" for k, v in evaluation.metrics.items()))]
     if name == "register_model":
         registration = step_run.outputs["registration"][0].load()
-        return f"model {registration.model_name} version {registration.version}"
-    return "reused"
+        return [(label, f"model {registration.model_name} version {registration.version}")]
+    return [(label, "reused")]
 
 
 def _rscale_cause(exc: BaseException) -> RscaleError | None:
@@ -148,17 +149,20 @@ def _rscale_cause(exc: BaseException) -> RscaleError | None:
     return None
 
 
-def _load(run: Any, step: str, output: str) -> Any:
-    return run.steps[step].outputs[output][0].load()
+def outcome(run: Any, plan: Plan, fingerprint: str, seconds: float, steps: dict[str, Any] | None = None) -> RunOutcome:
+    """The run's outcome read from its steps' outputs. `steps`: `run.steps` if already fetched (each access
+    of `run.steps` is a query of ZenML's store)."""
+    steps = steps if steps is not None else run.steps
 
+    def load(step: str, output: str) -> Any:
+        return steps[step].outputs[output][0].load()
 
-def outcome(run: Any, plan: Plan, fingerprint: str, seconds: float) -> RunOutcome:
-    evaluation = _load(run, "evaluate_model", "evaluation")
-    training = _load(run, "train_model", "training")
-    registration = _load(run, "register_model", "registration")
+    evaluation = load("evaluate_model", "evaluation")
+    training = load("train_model", "training")
+    registration = load("register_model", "registration")
     deployment = (
-        _load(run, "deploy_model", "deployment")
-        if "deploy_model" in run.steps
+        load("deploy_model", "deployment")
+        if "deploy_model" in steps
         else Deployment(deployed=False, reason="sweep member: deploy the best one with rs run .../best.yaml")
     )
     return RunOutcome(

@@ -106,8 +106,26 @@ def test_gate_blocks_a_model_that_does_not_beat_the_baseline(seeded: Path) -> No
     assert again.exit_code == 4, again.output
     text = " ".join(again.output.split())
     assert "✓ check 4/4 checks passed (cached)" in text
+    assert "✓ load 1,500 rows, 9 columns (cached)" in text
+    assert "✓ split train 1,200 / validation 150 / test 150 (cached)" in text
     assert f"✓ train {outcome.training.epochs_run} epochs, best epoch {outcome.training.best_epoch} (cached)" in text
     assert "the gate blocked this model" in text and "train.max_epochs=" in text
+
+
+def test_a_failing_check_stops_the_run_before_the_query_with_exit_3(seeded: Path) -> None:
+    # the checks and the query share one step and one warehouse session: a failing check still stops the run
+    # with its own message and exit code, before anything is loaded or trained; a passing one is then not
+    # served the failed run's result
+    from typer.testing import CliRunner
+
+    from rscale.cli.app import app
+    from rscale.cli.main import main  # noqa: F401  (registers every command)
+
+    failed = CliRunner().invoke(app, ["run", "specs/conversion.yaml", *SMALL["conversion"], "checks.0.min=1000000"])
+    assert failed.exit_code == 3, failed.output
+    text = " ".join(failed.output.split())
+    assert "data checks failed, so nothing was trained" in text and "row_count_0 (row_count)" in text
+    assert "✓ load" not in text and "✓ train" not in text
 
 
 def test_changed_table_is_never_served_from_cache(seeded: Path) -> None:

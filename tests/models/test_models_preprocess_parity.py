@@ -167,3 +167,22 @@ def test_conversion_tables_equal_the_earlier_transform():
     train = conversion_table(800, 1)
     fitted = Preprocessor.fit(plan, train)
     _assert_same(fitted.transform(train), EarlierPreprocessor(fitted.to_dict()).transform(train))
+
+
+@pytest.mark.parametrize("spec", ["conversion", "messy", "recs"])
+def test_fit_transform_equals_fit_then_transform(spec):
+    """The one-pass fit_transform gives the state and tensors of fit then transform: across chunk, piece and
+    row-range boundaries, with nulls, values seen in one range only, a dictionary-typed column, an empty table."""
+    if spec == "recs":
+        plan, tables = plan_for("recs", ["model.dim=16"]), [recs_table(300, seed=1)]
+    elif spec == "messy":
+        plan = plan_for("conversion", [MESSY_INPUTS, "features.target.name=purchased", "features.target.type=binary"])
+        tables = [_messy(1000, 1), _messy(1000, 1).slice(0, 0), _messy(120, 3)]
+    else:
+        plan, tables = plan_for("conversion", []), [conversion_table(800, 1)]
+    for table in tables:
+        fitted, batch = Preprocessor.fit_transform(plan, table)
+        separately = Preprocessor.fit(plan, table)
+        assert fitted.to_dict() == separately.to_dict()
+        _assert_same(batch, separately.transform(table))
+        assert fitted.transform(table, with_target=False).keys() == Preprocessor.fit_transform(plan, table, False)[1].keys()

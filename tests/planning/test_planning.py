@@ -21,7 +21,7 @@ from rscale.planning.history import RunRecord, StepRecord, TrainingRecord, hardw
 from rscale.planning.predict import key_changes, predict_steps
 from rscale.planning.steps import call_of, pipeline_steps, step_keys
 
-STEPS = ["check_data", "load_data", "split_data", "train_model", "evaluate_model", "register_model", "deploy_model"]
+STEPS = ["load_data", "train_model", "evaluate_model", "register_model", "deploy_model"]
 
 
 @pytest.fixture
@@ -49,11 +49,12 @@ def _record(plan, fingerprint: str, name: str = "r1", training: TrainingRecord |
 
 def test_steps_inputs_and_parameters_are_read_from_the_pipeline_module(repo: Path) -> None:
     assert [c.name for c in pipeline_steps()] == STEPS
-    assert call_of("split_data").inputs == {"table": ("load_data", 0)}
-    assert set(call_of("load_data").params) == {"data", "warehouse", "fingerprint"}  # `after=` orders, never keys
-    assert call_of("train_model").inputs == {"train": ("split_data", 0), "validation": ("split_data", 1),
-                                             "check_report": ("check_data", 0)}
-    assert call_of("split_data").param_path("seed") == ("train", "seed")
+    assert call_of("load_data").inputs == {}
+    assert set(call_of("load_data").params) == {"checks", "data", "warehouse", "fingerprint", "split", "seed", "id_column"}
+    assert call_of("train_model").inputs == {"examples": ("load_data", 0), "split_rows": ("load_data", 1),
+                                             "check_report": ("load_data", 2)}
+    assert call_of("load_data").param_path("seed") == ("train", "seed")
+    assert call_of("load_data").param_path("checks") == ("checks",)
     assert call_of("train_model").param_path("plan") == ()
     deploy = call_of("deploy_model")
     assert deploy.cache is False and deploy.only_if == "deploy"
@@ -63,23 +64,23 @@ def test_steps_inputs_and_parameters_are_read_from_the_pipeline_module(repo: Pat
 def test_keys_change_only_downstream_of_what_changed(project: Path) -> None:
     base = step_keys(_plan(), "fp1")
     lr = step_keys(_plan("train.lr=0.01"), "fp1")
-    assert [n for n in STEPS if base[n].key != lr[n].key] == STEPS[3:]
+    assert [n for n in STEPS if base[n].key != lr[n].key] == STEPS[1:]
     seed = step_keys(_plan("train.seed=8"), "fp1")
-    assert [n for n in STEPS if base[n].key != seed[n].key] == STEPS[2:]  # split takes the seed
+    assert [n for n in STEPS if base[n].key != seed[n].key] == STEPS  # the load step splits, with the seed
     data = step_keys(_plan(), "fp2")
     assert all(base[n].key != data[n].key for n in STEPS)
     assert "deploy_model" not in step_keys(_plan(), "fp1", deploy=False)
-    assert set(step_keys(_plan(), None)["check_data"].key) == {"?"}
+    assert set(step_keys(_plan(), None)["load_data"].key) == {"?"}
 
 
 def test_predictions_from_run_records_say_why(project: Path) -> None:
     old, new = _plan(), _plan("train.lr=0.01")
     runs = [_record(old, "fp1", "first")]
     steps = {s.name: s for s in predict_steps(step_keys(new, "fp1"), new.model_dump(mode="json"), runs)}
-    assert [n for n in STEPS if steps[n].action == "run"] == STEPS[3:]
+    assert [n for n in STEPS if steps[n].action == "run"] == STEPS[1:]
     assert steps["train_model"].reasons == ["`plan` changed: overrides, train.lr"]
     assert "inputs `model_package`, `training` from train_model, which runs" in steps["evaluate_model"].reasons
-    assert steps["check_data"].reasons == ["same inputs as the last run"]
+    assert steps["load_data"].reasons == ["same inputs as the last run"]
     # ZenML finds any earlier run with the key, not only the last: back to the first lr, training is reused
     runs.append(_record(new, "fp1", "second"))
     again = {s.name: s for s in predict_steps(step_keys(old, "fp1"), old.model_dump(mode="json"), runs)}
@@ -97,7 +98,7 @@ def test_a_sweep_predicts_shared_data_steps_and_costs_each_member(seeded: Path) 
     first, second = report.members
     assert {s.action for s in first.steps} == {"run"} and "deploy_model" not in [s.name for s in first.steps]
     shared = {s.name: s for s in second.steps}
-    assert [n for n in STEPS[:3] if shared[n].action == "reuse"] == STEPS[:3]
+    assert shared["load_data"].action == "reuse"
     assert shared["load_data"].reasons == [f"computed by member 1 ({plans[0].hash}) of this sweep"]
     assert shared["train_model"].action == "run"
     assert report.endpoint.change.startswith("none")

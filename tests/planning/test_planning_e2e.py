@@ -89,7 +89,7 @@ def test_predictions_match_real_runs(project: Path, repo: Path) -> None:
         plan, report = _plan([*TINY, "train.lr=0.02"])
         predicted = _predicted(report)
         assert set(predicted.values()) == {"run"}
-        check = next(s for s in report.members[0].steps if s.name == "check_data")
+        check = next(s for s in report.members[0].steps if s.name == "load_data")
         assert check.reasons == ["data fingerprint changed (the data behind the query changed)"]
         outcome, statuses = _run(plan, deploy=False)
         del predicted["deploy_model"]
@@ -103,8 +103,8 @@ def test_predictions_match_real_runs(project: Path, repo: Path) -> None:
         Client().delete_pipeline_run(outcome.run_id)
         _, report = _plan([*TINY, "train.lr=0.02"])
         gone = {s.name: s for s in report.members[0].steps}
-        assert gone["check_data"].action == "run"
-        assert "is no longer in ZenML's store" in gone["check_data"].reasons[0]
+        assert gone["load_data"].action == "run"
+        assert "is no longer in ZenML's store" in gone["load_data"].reasons[0]
 
         # the done-when check of issue 17, now that this use case has a measured speed: instance, hours, range, date
         from rscale.cli import main as _commands  # noqa: F401
