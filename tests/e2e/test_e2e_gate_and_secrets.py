@@ -103,8 +103,8 @@ def test_without_a_production_version_deploy_and_serve_say_how_to_get_one(runs: 
 
 
 def test_the_two_runs_passed_and_failed_their_gates(runs: dict[str, Any]) -> None:
-    assert runs["passed"].gate["passed"] is True and runs["passed"].registration["stage"] == "production"
-    assert runs["failed"].gate["passed"] is False and runs["failed"].registration["stage"] is None
+    assert runs["passed"].gate.passed is True and runs["passed"].registration.stage == "production"
+    assert runs["failed"].gate.passed is False and runs["failed"].registration.stage is None
 
 
 def test_serve_and_deploy_take_the_production_version_not_the_newest(runs: dict[str, Any]) -> None:

@@ -58,8 +58,8 @@ def test_the_loop_closes(project: Path) -> None:
     runner = CliRunner()
     plan, first = _run([*SMALL, "monitor.max_metric_drop=0.5"])
     try:
-        assert first.deployment["deployed"], first.deployment["reason"]
-        assert first.registration["stage"] == "production"
+        assert first.deployment.deployed, first.deployment.reason
+        assert first.registration.stage == "production"
         test_hit_rate = first.metrics["hit_rate@10"]
 
         # live traffic from the same shop: sessions happening now, their next views held back
@@ -114,7 +114,7 @@ def test_a_worse_challenger_is_registered_but_production_keeps_serving(project: 
     # the champion: all inputs; a margin of 100% promotes it whatever production held before
     _, champion = _run([*small, "evaluate.gate.min_lift=-1.0"], "specs/conversion.yaml")
     try:
-        assert champion.registration["stage"] == "production" and champion.deployment["deployed"]
+        assert champion.registration.stage == "production" and champion.deployment.deployed
         served = read_state("conversion")["model_version"]
         # the challenger sees the device only: it beats the majority baseline but not the champion (margin 2%)
         only_device = "features.inputs=[{name: device, type: categorical}]"
@@ -124,8 +124,8 @@ def test_a_worse_challenger_is_registered_but_production_keeps_serving(project: 
         assert decision["passed"] is False and "champion conversion:" in decision["reason"]
         assert f"{challenger.metrics['auc']:.4f}" in decision["reason"]  # both figures, the champion's re-scored
         assert "keep the champion in production" in decision["reason"]
-        assert challenger.registration["stage"] is None  # registered, not promoted
-        assert challenger.deployment["deployed"] is False
+        assert challenger.registration.stage is None  # registered, not promoted
+        assert challenger.deployment.deployed is False
         assert read_state("conversion")["model_version"] == served
     finally:
         LocalDeployer(load_stack("local")).undeploy("conversion")
