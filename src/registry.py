@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel
 
@@ -38,7 +38,7 @@ class Registry(Generic[C]):
 
     def register(self, name: str, impl: str) -> Callable[[C], C]:
         def decorate(config: C) -> C:
-            field = config.model_fields.get(self.key)
+            field = cast(type[BaseModel], config).model_fields.get(self.key)
             if field is None or getattr(field.annotation, "__args__", (None,)) != (name,):
                 raise TypeError(f"{config.__name__} must declare `{self.key}: Literal[{name!r}]`")
             if name in self._entries:
