@@ -277,17 +277,17 @@ class RequestCodec:
                     return None
                 batch["numeric"] = torch.from_numpy(numeric)
             if self.categorical:
-                categorical = np.empty((n, len(self.categorical)), dtype=np.int64)
-                for j, c in enumerate(self.categorical):
+                codes = []
+                for c in self.categorical:
                     values = list(map(operator.itemgetter(c.name), records))
                     kinds = set(map(type, values))
                     if kinds == {str}:
-                        categorical[:, j] = list(map(c.codes.get, values, repeat(OOV)))
+                        codes.append(list(map(c.codes.get, values, repeat(OOV))))
                     elif kinds <= _CATEGORY:
-                        categorical[:, j] = list(map(c.codes.get, map(str, values), repeat(OOV)))
+                        codes.append(list(map(c.codes.get, map(str, values), repeat(OOV))))
                     else:
                         return None  # nulls or wrong types: the per-record path
-                batch["categorical"] = torch.from_numpy(categorical)
+                batch["categorical"] = torch.from_numpy(np.array(codes, dtype=np.int64).T.copy())
             if self.sequence:
                 found = self._sequence_columns(list(map(operator.itemgetter(self.sequence.name), records)), self.sequence)
                 if found is None:
@@ -309,28 +309,30 @@ class RequestCodec:
         kinds = set(map(type, flat))
         if kinds <= _NUMBER:
             try:
-                numeric = np.fromiter(flat, dtype=np.float64, count=len(flat)).reshape(n, len(self.numeric))
+                # one C-level sum finds NaN and infinities (and a sum too big for a float, which the
+                # per-record path then judges value by value)
+                if not math.isfinite(sum(flat)):
+                    return None
+                numeric = np.array(flat, dtype=np.float64).reshape(n, len(self.numeric))
             except (OverflowError, TypeError, ValueError):
                 return None
-            if not np.isfinite(numeric).all():
+            return ((numeric - self._mean) / self._std).astype(np.float32)
+        numeric = np.empty((n, len(self.numeric)), dtype=np.float64)
+        for j, (f, values) in enumerate(zip(self.numeric, zip(*rows, strict=True), strict=True)):
+            kinds = set(map(type, values))
+            if not kinds <= (_NUMBER_OR_BOOL if f.binary else _NUMBER) | {_NONE}:
                 return None
-        else:
-            numeric = np.empty((n, len(self.numeric)), dtype=np.float64)
-            for j, (f, values) in enumerate(zip(self.numeric, zip(*rows, strict=True), strict=True)):
-                kinds = set(map(type, values))
-                if not kinds <= (_NUMBER_OR_BOOL if f.binary else _NUMBER) | {_NONE}:
+            try:
+                numeric[:, j] = values  # None -> NaN
+            except (OverflowError, TypeError, ValueError):
+                return None
+            if _NONE in kinds:
+                nulls = np.fromiter(map(operator.is_, values, repeat(None)), dtype=bool, count=n)
+                if not np.isfinite(numeric[~nulls, j]).all():
                     return None
-                try:
-                    numeric[:, j] = values  # None -> NaN
-                except (OverflowError, TypeError, ValueError):
-                    return None
-                if _NONE in kinds:
-                    nulls = np.fromiter(map(operator.is_, values, repeat(None)), dtype=bool, count=n)
-                    if not np.isfinite(numeric[~nulls, j]).all():
-                        return None
-                    numeric[nulls, j] = f.mean
-                elif not np.isfinite(numeric[:, j]).all():
-                    return None
+                numeric[nulls, j] = f.mean
+            elif not np.isfinite(numeric[:, j]).all():
+                return None
         numeric -= self._mean
         numeric /= self._std
         return numeric.astype(np.float32)

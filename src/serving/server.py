@@ -38,6 +38,8 @@ FLUSH_EVERY_S = 0.5
 _JSON = "application/json"
 NO_LOG_HEADER = "x-rscale-no-log"  # `X-Rscale-No-Log: 1` keeps a request out of the prediction log
 _TRUE = ("1", "true", "yes")
+_NO_LOG = NO_LOG_HEADER.encode()
+_READ_HEADERS = frozenset({b"x-request-id", b"content-type", b"content-length", _NO_LOG})
 _BLANK = frozenset(" \t\n\r")
 
 
@@ -229,10 +231,10 @@ class _TooLarge(Exception):
         self.complete = complete  # the whole body was read: nothing left to drain
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, limit: int, length: str | None) -> bytes:
     """The request body, or _TooLarge without buffering more than `limit` bytes (chunked bodies too).
-    Reads ASGI messages directly: Starlette's stream() adds an async generator per request."""
-    length = request.headers.get("content-length")
+    Reads ASGI messages directly: Starlette's stream() adds an async generator per request. `length`: the
+    Content-Length header, if sent."""
     if length is not None and length.isdigit() and int(length) > limit:
         raise _TooLarge(int(length))
     receive = request.receive
@@ -361,15 +363,19 @@ def create_app(
 
     async def invocations(request: Request) -> Response:
         started = time.perf_counter()
-        request_id = request.headers.get("x-request-id") or os.urandom(16).hex()
+        # the four headers read here, in one pass over the raw list (Starlette's Headers scans it per lookup)
+        headers = {name: value for name, value in request.scope["headers"] if name in _READ_HEADERS}
+        request_id = headers[b"x-request-id"].decode("latin-1") if b"x-request-id" in headers else ""
+        request_id = request_id or os.urandom(16).hex()
         if len(request_id) > 128:
             request_id = os.urandom(16).hex()
-        content_type = request.headers.get("content-type", _JSON)
+        content_type = headers[b"content-type"].decode("latin-1") if b"content-type" in headers else _JSON
         if content_type != _JSON and content_type.partition(";")[0].strip().lower() != _JSON:
             await _drain(request, 64 * max_body_bytes)
             return _error(415, f"content type must be {_JSON}, got {content_type!r}", request_id)
         try:
-            raw = await _read_body(request, max_body_bytes)
+            length = headers.get(b"content-length")
+            raw = await _read_body(request, max_body_bytes, length.decode("latin-1") if length is not None else None)
         except _TooLarge as exc:
             if not exc.complete:
                 await _drain(request, 64 * max_body_bytes)
@@ -378,7 +384,7 @@ def create_app(
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             return _error(400, f"the body is not UTF-8 text (JSON must be UTF-8): {exc.reason} at byte {exc.start}", request_id)
-        logged = log is not None and request.headers.get(NO_LOG_HEADER, "0").strip().lower() not in _TRUE
+        logged = log is not None and headers.get(_NO_LOG, b"0").decode("latin-1").strip().lower() not in _TRUE
         # A logged batch is scanned record by record: each record's text as sent becomes its log line's inputs.
         scanned = _scan_instances(text) if logged else None
         input_texts: list[str] | None = None
