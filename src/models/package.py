@@ -4,7 +4,8 @@ Layout (format version 1):
     manifest.json      name, model_type, task, plan_hash, version, created, frameworks, request_schema,
                        response, metrics (filled by evaluation)
     model_config.json  what rebuilds the torch module: model spec, task, shapes, optimiser settings, metrics
-    preprocess.json    vocabularies and normalisation statistics (rscale.models.preprocess.Preprocessor)
+    preprocess.json    vocabularies and normalisation statistics (rscale.models.preprocess.Preprocessor); the
+                       request codec (rscale.serving.codec.RequestCodec) is built from it
     weights.pt         the module's state_dict only; never a pickled module, so loading runs no foreign code
 """
 
@@ -67,7 +68,8 @@ def build_module(model_config: dict[str, Any]) -> Any:
 
 
 class ModelPackage:
-    """A loaded package: the module in eval mode on the CPU, its preprocessor, and its manifest."""
+    """A loaded package: the module in eval mode on the CPU, its preprocessor, its request codec (request
+    checks, encoding and responses), and its manifest."""
 
     def __init__(
         self, path: Path, manifest: dict[str, Any], model_config: dict[str, Any], preprocessor: Any, module: Any
@@ -82,7 +84,9 @@ class ModelPackage:
         for parameter in self.module.parameters():
             parameter.requires_grad_(False)
         self._torch = torch
-        self._postprocess = preprocessor.postprocessor(model_config)
+        from rscale.serving.codec import RequestCodec
+
+        self.codec = RequestCodec.of(preprocessor)
 
     # --- reading -----------------------------------------------------------------------------------
     @classmethod
@@ -135,14 +139,21 @@ class ModelPackage:
     # --- predicting --------------------------------------------------------------------------------
     def validate(self, records: list[dict[str, Any]]) -> None:
         """Raise RequestError naming the field if any record does not match the request schema."""
-        self.preprocessor.encode_records(records)
+        self.codec.encode(records)
 
     def predict(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Validate, encode and score records; one response dict per record (see manifest `response`)."""
-        batch = self.preprocessor.encode_records(records)
+        return self.codec.respond(self._score(records))
+
+    def predict_json(self, records: list[dict[str, Any]]) -> list[str]:
+        """What `predict` answers, as one compact JSON text per record (the server's path: no dicts built
+        to be serialized again). PredictionNotFinite where an output is NaN or infinite."""
+        return self.codec.respond_json(self._score(records))
+
+    def _score(self, records: list[dict[str, Any]]) -> Any:
+        batch = self.codec.encode(records)
         with self._torch.inference_mode():
-            output = self.module(batch)
-        return self._postprocess(output)
+            return self.module(batch)
 
     # --- writing -----------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -179,6 +190,9 @@ def write_package(
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     if manifest is None:
+        from rscale.serving.codec import RequestCodec
+
+        codec = RequestCodec.of(preprocessor)
         created = datetime.now(UTC)
         manifest = {
             "name": name or "model",
@@ -190,8 +204,8 @@ def write_package(
             "created": created.isoformat(),
             "format": PACKAGE_FORMAT,
             "frameworks": framework_versions(),
-            "request_schema": preprocessor.request_schema(),
-            "response": preprocessor.response_description(model_config),
+            "request_schema": codec.request_schema(),
+            "response": codec.response_description(),
             "metrics": {},
         }
     state = {k: v.detach().cpu() for k, v in module.state_dict().items()}

@@ -1,8 +1,8 @@
 """Preprocessing fitted on the TRAIN split only: vocabularies, normalisation, text hashing.
 
 Two paths share one fitted state (preprocess.json): `transform` turns an Arrow table into tensors with
-vectorised pyarrow/numpy (training, evaluation), `encode_records` turns a few request dicts into the same
-tensors with plain Python (serving, where one record must cost microseconds, not a table build).
+vectorised pyarrow/numpy (training, evaluation); rscale.serving.codec.RequestCodec, built from the same
+state, checks request records and turns them into the same tensors, and the output into responses (serving).
 
 Batch layout, the same for every model:
     numeric      float32 [B, n_numeric]   numeric and binary inputs, standardised ((x - mean) / std, null -> mean)
@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
-import reprlib
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
@@ -31,20 +29,13 @@ from pydantic import BaseModel
 
 from rscale.compiler.spec.model import SessionRecConfig, TextConfig
 from rscale.compiler.spec.tasks import TASKS, target_kind
-from rscale.models.package import RequestError
 
 PAD, OOV = 0, 1
 RESERVED = 2
 MAX_VOCAB = 500_000  # most frequent values kept; the rest map to OOV, so a huge catalogue stays trainable
 TEXT_MAX_TOKENS = 128
 IGNORE_CLASS = -100  # multiclass targets unseen in training; cross-entropy skips them
-TOKEN = re.compile(r"\w+")
 PREPROCESS_FORMAT = 1
-MAX_PROBLEMS = 50  # problems listed in one rejection; a huge bad batch gets a bounded answer
-_ABSENT = object()  # a missing field, already reported as missing: no type problem on top
-_FLOAT_MAX = float(np.finfo(np.float64).max)
-_SHOWN = reprlib.Repr()
-_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlist, _SHOWN.maxdict = 3, 60, 60, 6, 6
 
 
 def model_setting(model: Any, name: str, config: type[BaseModel]) -> Any:
@@ -58,16 +49,6 @@ def model_setting(model: Any, name: str, config: type[BaseModel]) -> Any:
 def _task(kind: str) -> Any:
     """The runtime Task of a target kind (rscale.models.tasks, which imports this module: through the registry)."""
     return TASKS.load(kind)
-
-
-def _shown(value: Any) -> str:
-    """A short repr of a request value for an error message: bounded in length and depth, so a huge or
-    deeply nested value neither floods the answer nor overflows the stack."""
-    return _SHOWN.repr(value)
-
-
-def _where(position: int, records: list[Any]) -> str:
-    return f"record {position}" if len(records) > 1 else "request"
 
 
 def _vocabulary(values: pa.Array | pa.ChunkedArray, cap: int = MAX_VOCAB) -> list[str]:
@@ -235,9 +216,6 @@ class Preprocessor:
         self.state = state
         self.vocabularies: dict[str, list[str]] = state["vocabularies"]
         self._arrow_vocab = {name: pa.array(tokens, pa.string()) for name, tokens in self.vocabularies.items()}
-        self._index = {
-            name: {t: i + RESERVED for i, t in enumerate(tokens)} for name, tokens in self.vocabularies.items()
-        }
         self.numeric: list[dict[str, Any]] = state["numeric"]
         self.categorical: list[dict[str, Any]] = state["categorical"]
         self.sequence: dict[str, Any] | None = state["sequence"]
@@ -246,10 +224,6 @@ class Preprocessor:
         self.task = _task(self.target["kind"])  # the target's kind, stored once: preprocess.json's target.kind
         self.id_column: str | None = state.get("id")
         self.input_names = [f["name"] for f in state["inputs"]]
-        self._allowed = set(self.input_names) | ({self.id_column} if self.id_column else set())
-        self._required = frozenset(self.input_names)
-        self._numeric_mean = torch.tensor([f["mean"] for f in self.numeric], dtype=torch.float32)
-        self._numeric_std = torch.tensor([f["std"] for f in self.numeric], dtype=torch.float32)
 
     # --- fitting -----------------------------------------------------------------------------------
     @classmethod
@@ -538,192 +512,3 @@ class Preprocessor:
         if len(ids):
             return np.where(inside, ids[np.minimum(positions, len(ids) - 1)], PAD).astype(np.int64)
         return np.zeros((len(lengths), max_tokens), dtype=np.int64)
-
-    # --- request records -> tensors (serving) --------------------------------------------------------
-    def encode_records(self, records: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        """Check and encode request records; raises RequestError listing every problem of every record
-        (up to MAX_PROBLEMS), each naming the record and field."""
-        if not isinstance(records, list) or not records:
-            raise RequestError("expected a non-empty list of records (JSON objects)")
-        numeric_rows, categorical_rows, sequences, texts = [], [], [], []
-        problems: list[str] = []
-        for position, record in enumerate(records):
-            if not isinstance(record, dict):
-                problems.append(
-                    f"{_where(position, records)}: expected an object with fields {', '.join(self.input_names)}, "
-                    f"got {type(record).__name__}"
-                )
-                continue
-            if not self._required <= record.keys() <= self._allowed:
-                problems.extend(self._shape_problems(_where(position, records), record))
-            if self.numeric:
-                row = []
-                for f in self.numeric:
-                    value = record.get(f["name"], _ABSENT)
-                    if value is None:
-                        row.append(f["mean"])
-                    elif (
-                        isinstance(value, (int, float))
-                        and (not isinstance(value, bool) or f["binary"])
-                        and -_FLOAT_MAX <= value <= _FLOAT_MAX  # NaN, infinities and ints beyond float fail this
-                    ):
-                        row.append(float(value))
-                    elif value is not _ABSENT:
-                        problems.append(self._type_problem(_where(position, records), f["name"], value))
-                numeric_rows.append(row)
-            if self.categorical:
-                row = []
-                for c in self.categorical:
-                    value = record.get(c["name"], _ABSENT)
-                    if value is None:
-                        row.append(OOV)
-                    elif isinstance(value, (str, int, bool)):
-                        row.append(self._index[c["vocab"]].get(str(value), OOV))
-                    elif value is not _ABSENT:
-                        problems.append(self._type_problem(_where(position, records), c["name"], value))
-                categorical_rows.append(row)
-            if self.sequence:
-                name = self.sequence["name"]
-                value = record.get(name, _ABSENT)
-                if isinstance(value, list) and all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
-                    index = self._index[self.sequence["vocab"]]
-                    sequences.append([index.get(str(v), OOV) for v in value[-self.sequence["max_len"] :]])
-                elif value is not _ABSENT:
-                    problems.append(self._type_problem(_where(position, records), name, value))
-            if self.text:
-                name = self.text["name"]
-                value = record.get(name, _ABSENT)
-                if value is None or isinstance(value, str):
-                    texts.append(value or "")
-                elif value is not _ABSENT:
-                    problems.append(self._type_problem(_where(position, records), name, value))
-            if len(problems) >= MAX_PROBLEMS:
-                break
-        if problems:
-            raise RequestError.listing(problems, MAX_PROBLEMS)
-        batch: dict[str, torch.Tensor] = {}
-        if self.numeric:
-            batch["numeric"] = (
-                torch.tensor(numeric_rows, dtype=torch.float32) - self._numeric_mean
-            ) / self._numeric_std
-        if self.categorical:
-            batch["categorical"] = torch.tensor(categorical_rows, dtype=torch.int64)
-        if self.sequence:
-            # as wide as the longest request, not max_len: a GRU then runs only the steps that exist
-            max_len = max(1, max(map(len, sequences)))
-            batch["sequence"] = torch.tensor([s + [PAD] * (max_len - len(s)) for s in sequences], dtype=torch.int64)
-            batch["lengths"] = torch.tensor([len(s) for s in sequences], dtype=torch.int64)
-        if self.text:
-            buckets, max_tokens = self.text["buckets"], self.text["max_tokens"]
-            rows = [[_hash_token(t, buckets) for t in TOKEN.findall(s.lower())][:max_tokens] for s in texts]
-            batch["text"] = torch.tensor([r + [PAD] * (max_tokens - len(r)) for r in rows], dtype=torch.int64)
-        if not batch:
-            batch["numeric"] = torch.zeros((len(records), 0))
-        return batch
-
-    def _shape_problems(self, where: str, record: dict[str, Any]) -> list[str]:
-        """Unknown and missing fields of one record, each a problem of its own."""
-        unknown = sorted(map(str, record.keys() - self._allowed))
-        problems = []
-        if unknown:
-            shown = ", ".join(name[:60] for name in unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
-            problems.append(f"{where}: unknown field(s) {shown}; expected {', '.join(self.input_names)}")
-        problems.extend(
-            f"{where}: missing field `{name}` ({self._expected(name)})" for name in self.input_names if name not in record
-        )
-        return problems
-
-    def _type_problem(self, where: str, name: str, value: Any) -> str:
-        return f"{where}: field `{name}` expected {self._expected(name)}, got {_shown(value)}"
-
-    def _expected(self, name: str) -> str:
-        kind = next(f["type"] for f in self.state["inputs"] if f["name"] == name)
-        return {
-            "numeric": "a number or null",
-            "binary": "true/false or 0/1",
-            "categorical": "a string or integer",
-            "sequence": "a list of item ids (strings or integers)",
-            "text": "a string",
-        }[kind]
-
-    def request_schema(self) -> dict[str, Any]:
-        """JSON Schema of one request record."""
-        types: dict[str, dict[str, Any]] = {
-            "numeric": {"type": ["number", "null"]},
-            "binary": {"type": ["boolean", "integer", "null"]},
-            "categorical": {"type": ["string", "integer", "null"]},
-            "sequence": {"type": "array", "items": {"type": ["string", "integer"]}},
-            "text": {"type": ["string", "null"]},
-        }
-        properties: dict[str, dict[str, Any]] = {f["name"]: dict(types[f["type"]]) for f in self.state["inputs"]}
-        if self.id_column:
-            properties[self.id_column] = {"type": ["string", "integer"], "description": "carried through to the log"}
-        return {
-            "$schema": "https://json-schema.org/draft/2020-12/schema",
-            "type": "object",
-            "properties": properties,
-            "required": list(self.input_names),
-            "additionalProperties": False,
-        }
-
-    def response_description(self, model_config: dict[str, Any]) -> dict[str, Any]:
-        kind = self.target["kind"]
-        if kind == "ranking":
-            return {
-                "items": "top-k item ids, best first",
-                "scores": "softmax probability of each item",
-                "top_k": self.state["top_k"],
-            }
-        if kind == "binary":
-            return {"probability": "P(target = 1)", "label": "1 if probability >= 0.5 else 0"}
-        if kind == "multiclass":
-            return {
-                "label": "the most probable class",
-                "probabilities": "class -> probability",
-                "classes": self.target["classes"],
-            }
-        return {"value": f"predicted {self.target['name']}"}
-
-    def postprocessor(self, model_config: dict[str, Any]) -> Callable[[torch.Tensor], list[dict[str, Any]]]:
-        """A function from the module's raw output to response dicts, with lookups prepared once."""
-        kind = self.target["kind"]
-        if kind == "ranking":
-            items = ["<pad>", "<oov>", *self.vocabularies[self.target["vocab"]]]
-            k = min(self.state["top_k"], max(len(items) - RESERVED, 1))
-
-            def ranking(scores: torch.Tensor) -> list[dict[str, Any]]:
-                scores = scores.clone()
-                scores[:, :RESERVED] = float("-inf")
-                top = torch.topk(torch.softmax(scores, dim=-1), k, dim=-1)
-                return [
-                    {"items": [items[i] for i in idx], "scores": vals}
-                    for idx, vals in zip(top.indices.tolist(), top.values.tolist(), strict=True)
-                ]
-
-            return ranking
-        if kind == "binary":
-
-            def binary(logits: torch.Tensor) -> list[dict[str, Any]]:
-                return [{"probability": p, "label": int(p >= 0.5)} for p in torch.sigmoid(logits.reshape(-1)).tolist()]
-
-            return binary
-        if kind == "multiclass":
-            classes = self.target["classes"]
-
-            def multiclass(logits: torch.Tensor) -> list[dict[str, Any]]:
-                probabilities = torch.softmax(logits, dim=-1).tolist()
-                return [
-                    {
-                        "label": classes[max(range(len(p)), key=p.__getitem__)],
-                        "probabilities": dict(zip(classes, p, strict=True)),
-                    }
-                    for p in probabilities
-                ]
-
-            return multiclass
-        mean, std = self.target["mean"], self.target["std"]
-
-        def regression(output: torch.Tensor) -> list[dict[str, Any]]:
-            return [{"value": v * std + mean} for v in output.reshape(-1).tolist()]
-
-        return regression

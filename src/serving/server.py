@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -37,6 +38,9 @@ FLUSH_EVERY_S = 0.5
 _JSON = "application/json"
 NO_LOG_HEADER = "x-rscale-no-log"  # `X-Rscale-No-Log: 1` keeps a request out of the prediction log
 _TRUE = ("1", "true", "yes")
+_NO_LOG = NO_LOG_HEADER.encode()
+_READ_HEADERS = frozenset({b"x-request-id", b"content-type", b"content-length", _NO_LOG})
+_BLANK = frozenset(" \t\n\r")
 
 
 class PredictionLog:
@@ -187,7 +191,8 @@ def _make_dumps() -> Callable[[Any], str]:
     return dumps
 
 
-_dumps = _make_dumps()
+dumps = _make_dumps()
+_dumps = dumps
 
 
 def _not_json(constant: str) -> Any:
@@ -226,10 +231,10 @@ class _TooLarge(Exception):
         self.complete = complete  # the whole body was read: nothing left to drain
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, limit: int, length: str | None) -> bytes:
     """The request body, or _TooLarge without buffering more than `limit` bytes (chunked bodies too).
-    Reads ASGI messages directly: Starlette's stream() adds an async generator per request."""
-    length = request.headers.get("content-length")
+    Reads ASGI messages directly: Starlette's stream() adds an async generator per request. `length`: the
+    Content-Length header, if sent."""
     if length is not None and length.isdigit() and int(length) > limit:
         raise _TooLarge(int(length))
     receive = request.receive
@@ -276,10 +281,45 @@ def _records_of(body: Any) -> list[dict[str, Any]]:
         return [body]
     if type(instances) is not list or not instances:
         raise ValueError('"instances" must be a non-empty list of records')
-    for index, record in enumerate(instances):
-        if type(record) is not dict:
-            raise ValueError(f"instances[{index}] must be a JSON object, got {type(record).__name__}")
+    if set(map(type, instances)) != {dict}:  # one C-level pass; the loop below only names the culprit
+        for index, record in enumerate(instances):
+            if type(record) is not dict:
+                raise ValueError(f"instances[{index}] must be a JSON object, got {type(record).__name__}")
     return instances
+
+
+_INSTANCES = re.compile(r'[ \t\n\r]*\{[ \t\n\r]*"instances"[ \t\n\r]*:[ \t\n\r]*\[')
+_SPACE = re.compile(r"[ \t\n\r]*")
+_CLOSE = re.compile(r"[ \t\n\r]*\][ \t\n\r]*\}[ \t\n\r]*\Z")
+
+
+def _scan_instances(text: str) -> tuple[list[Any], list[str]] | None:
+    """For a body `{"instances": [...]}` and nothing else: its records, and each record's JSON text as sent
+    (for the prediction log, which then encodes no input again). None for any other body, or one the
+    scanner rejects: the full decode then answers it (and says what is wrong)."""
+    opened = _INSTANCES.match(text)
+    if opened is None:
+        return None
+    scan = _DECODER.scan_once  # type: ignore[attr-defined]  # the C scanner json.loads itself runs
+    records: list[Any] = []
+    texts: list[str] = []
+    at = opened.end()
+    try:
+        while True:
+            if text[at : at + 1] in _BLANK:
+                at = _SPACE.match(text, at).end()  # type: ignore[union-attr]  # it always matches, if only ""
+            record, end = scan(text, at)
+            records.append(record)
+            texts.append(text[at:end])
+            if text.startswith(", ", end):  # json.dumps's own separator
+                at = end + 2
+                continue
+            if text[end : end + 1] == ",":
+                at = end + 1
+                continue
+            return (records, texts) if _CLOSE.match(text, end) else None
+    except (StopIteration, ValueError, RecursionError):  # not JSON, NaN, nested too deeply: the full decode says
+        return None
 
 
 def create_app(
@@ -296,6 +336,7 @@ def create_app(
     package loads here, before the server listens, so `/ping` is 200 from the first request it can answer.
     """
     from rscale.models.package import ModelPackage, RequestError
+    from rscale.serving.codec import PredictionNotFinite
 
     package = ModelPackage.load(Path(package_dir))
     manifest = package.manifest
@@ -308,8 +349,9 @@ def create_app(
         if log_dir is not None
         else None
     )
-    # predict() validates as it encodes (RequestError names the field), so no separate validate() pass.
-    predict: Callable[[list[dict[str, Any]]], list[Any]] = package.predict
+    # predict_json() validates as it encodes (RequestError names the field), so no separate validate() pass;
+    # it answers each prediction as JSON text, which serves both the response and its log line.
+    predict: Callable[[list[dict[str, Any]]], list[str]] = package.predict_json
     version_json = json.dumps(version)
 
     async def ping(request: Request) -> Response:
@@ -321,15 +363,19 @@ def create_app(
 
     async def invocations(request: Request) -> Response:
         started = time.perf_counter()
-        request_id = request.headers.get("x-request-id") or os.urandom(16).hex()
+        # the four headers read here, in one pass over the raw list (Starlette's Headers scans it per lookup)
+        headers = {name: value for name, value in request.scope["headers"] if name in _READ_HEADERS}
+        request_id = headers[b"x-request-id"].decode("latin-1") if b"x-request-id" in headers else ""
+        request_id = request_id or os.urandom(16).hex()
         if len(request_id) > 128:
             request_id = os.urandom(16).hex()
-        content_type = request.headers.get("content-type", _JSON)
+        content_type = headers[b"content-type"].decode("latin-1") if b"content-type" in headers else _JSON
         if content_type != _JSON and content_type.partition(";")[0].strip().lower() != _JSON:
             await _drain(request, 64 * max_body_bytes)
             return _error(415, f"content type must be {_JSON}, got {content_type!r}", request_id)
         try:
-            raw = await _read_body(request, max_body_bytes)
+            length = headers.get(b"content-length")
+            raw = await _read_body(request, max_body_bytes, length.decode("latin-1") if length is not None else None)
         except _TooLarge as exc:
             if not exc.complete:
                 await _drain(request, 64 * max_body_bytes)
@@ -338,53 +384,49 @@ def create_app(
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             return _error(400, f"the body is not UTF-8 text (JSON must be UTF-8): {exc.reason} at byte {exc.start}", request_id)
-        try:
-            body = _DECODER.decode(text)
-        except ValueError as exc:  # JSONDecodeError, NaN/Infinity, integers over Python's digit limit
-            return _error(400, f"the body is not valid JSON: {exc}", request_id)
-        except RecursionError:
-            return _error(400, "the body is not a request: JSON nested too deeply", request_id)
-        try:
-            records = _records_of(body)
-        except ValueError as exc:
-            return _error(400, str(exc), request_id)
+        logged = log is not None and headers.get(_NO_LOG, b"0").decode("latin-1").strip().lower() not in _TRUE
+        # A logged batch is scanned record by record: each record's text as sent becomes its log line's inputs.
+        scanned = _scan_instances(text) if logged else None
+        input_texts: list[str] | None = None
+        if scanned is not None and set(map(type, scanned[0])) == {dict}:
+            records, input_texts = scanned
+            body = None
+        else:
+            try:
+                body = _DECODER.decode(text)
+            except ValueError as exc:  # JSONDecodeError, NaN/Infinity, integers over Python's digit limit
+                return _error(400, f"the body is not valid JSON: {exc}", request_id)
+            except RecursionError:
+                return _error(400, "the body is not a request: JSON nested too deeply", request_id)
+            try:
+                records = _records_of(body)
+            except ValueError as exc:
+                return _error(400, str(exc), request_id)
+            if len(records) == 1 and records[0] is body and text[:1] == "{":
+                input_texts = [text]  # one record: logged as received (valid UTF-8 JSON)
         ts = time.time()
         try:
             if len(records) > THREADPOOL_RECORDS:
-                outputs = await run_in_threadpool(predict, records)
+                output_texts = await run_in_threadpool(predict, records)
             else:
-                outputs = predict(records)
+                output_texts = predict(records)
         except RequestError as exc:
             return _error(422, str(exc), request_id, exc.problems)
+        except PredictionNotFinite:  # NaN or infinity: inputs far outside what the model was trained on
+            problem = "the prediction is not a finite number: the inputs are outside the range the model can score"
+            return _error(422, problem, request_id, [problem])
         except Exception as exc:  # noqa: BLE001 - the client gets a reason, the log gets the traceback
             traceback.print_exc(file=sys.stderr)
             return _error(500, f"prediction failed: {type(exc).__name__}", request_id)
-        logged = log is not None and request.headers.get(NO_LOG_HEADER, "0").strip().lower() not in _TRUE
-        try:
-            if logged and len(outputs) > 1:
-                # Each prediction's text serves both the response and its log line.
-                output_texts = [_dumps(output) for output in outputs]
-                predictions = "[" + ",".join(output_texts) + "]"
-            else:
-                output_texts = None
-                predictions = _dumps(outputs)
-        except ValueError:  # NaN or infinity: inputs far outside what the model was trained on
-            problem = "the prediction is not a finite number: the inputs are outside the range the model can score"
-            return _error(422, problem, request_id, [problem])
+        predictions = "[" + ",".join(output_texts) + "]"
         if logged and log is not None:
             latency_ms = (time.perf_counter() - started) * 1000
+            if input_texts is not None and ("\n" in text or "\r" in text):
+                # newlines between tokens (none can be inside a JSON string) folded: a log line stays one line
+                input_texts = [part.replace("\r", " ").replace("\n", " ") for part in input_texts]
             try:
-                if output_texts is None and len(records) == 1 and records[0] is body and text[:1] == "{":
-                    # One record: log the body as received (valid UTF-8 JSON; newlines between tokens folded
-                    # so the line stays one line) and the prediction as already serialized for the response.
-                    if "\n" in text or "\r" in text:
-                        text = text.replace("\r", " ").replace("\n", " ")
-                    log.record(
-                        request_id, ts, records, outputs, input_texts=[text], output_texts=[predictions[1:-1]],
-                        latency_ms=latency_ms,
-                    )
-                else:
-                    log.record(request_id, ts, records, outputs, output_texts=output_texts, latency_ms=latency_ms)
+                log.record(request_id, ts, records, [], input_texts=input_texts, output_texts=output_texts,
+                           latency_ms=latency_ms)  # fmt: skip
             except Exception:  # noqa: BLE001, S110 - logging never fails a request
                 pass
         content = (

@@ -8,6 +8,7 @@ from conftest import conversion_table, plan_for
 from rscale.compiler.spec.model import SessionRecConfig, TextConfig
 from rscale.models.package import RequestError
 from rscale.models.preprocess import OOV, PAD, RESERVED, Preprocessor
+from rscale.serving.codec import RequestCodec
 
 
 def test_sequence_vocabulary_shared_with_target_and_last_items_kept(recs_plan):
@@ -34,9 +35,9 @@ def test_sequence_truncates_to_the_last_max_len_items():
     table = pa.table({"items": pa.array([["a", "b", "c", "d", "e"]]), "next_item": ["a"]})
     pre = Preprocessor.fit(plan, table)
     batch = pre.transform(table)
-    index = pre._index["items"]
+    index = {t: i + RESERVED for i, t in enumerate(pre.vocabularies["items"])}
     assert batch["sequence"][0].tolist() == [index["c"], index["d"], index["e"]]
-    served = pre.encode_records([{"items": ["a", "b", "c", "d", "e"]}])
+    served = RequestCodec.of(pre).encode([{"items": ["a", "b", "c", "d", "e"]}])
     assert served["sequence"][0].tolist() == batch["sequence"][0].tolist()
 
 
@@ -79,7 +80,7 @@ def test_records_and_tables_encode_identically(conversion_plan):
     inputs = [f.name for f in conversion_plan.features.inputs]
     records = [{k: row[k] for k in inputs} for row in table.to_pylist()[:5]]
     records[0]["device"] = "fridge"  # unknown category: OOV, not an error
-    served = pre.encode_records(records)
+    served = RequestCodec.of(pre).encode(records)
     batch = pre.transform(table.slice(0, 5))
     assert np.allclose(served["numeric"].numpy(), batch["numeric"].numpy(), atol=1e-5)
     assert served["categorical"][0, 0] == OOV
@@ -91,7 +92,7 @@ def test_text_hashing_agrees_between_paths():
     table = pa.table({"review": ["Great, fast shipping!", None, ""], "purchased": [1, 0, 0]})
     pre = Preprocessor.fit(plan, table)
     batch = pre.transform(table)
-    served = pre.encode_records([{"review": "Great, fast shipping!"}, {"review": None}, {"review": ""}])
+    served = RequestCodec.of(pre).encode([{"review": "Great, fast shipping!"}, {"review": None}, {"review": ""}])
     assert batch["text"][0, :3].tolist() == served["text"][0, :3].tolist()
     assert (batch["text"][0, :3] > 0).all() and batch["text"][0, 3:].eq(0).all()
     assert batch["text"][1:].eq(0).all()
@@ -114,8 +115,8 @@ def test_multiclass_and_regression_targets():
 def test_request_errors_name_the_field(conversion_plan):
     pre = Preprocessor.fit(conversion_plan, conversion_table(30))
     good = {"n_views": 1, "n_carts": 0, "n_categories": 1, "duration_s": 3.5, "avg_price": None, "device": "mobile"}
-    pre.encode_records([good])
-    pre.encode_records([dict(good, session_id="abc")])  # the id column is allowed
+    RequestCodec.of(pre).encode([good])
+    RequestCodec.of(pre).encode([dict(good, session_id="abc")])  # the id column is allowed
     cases = [
         ({k: v for k, v in good.items() if k != "n_carts"}, "missing field `n_carts`"),
         (dict(good, n_views="many"), "field `n_views` expected a number"),
@@ -124,9 +125,9 @@ def test_request_errors_name_the_field(conversion_plan):
     ]
     for record, message in cases:
         with pytest.raises(RequestError, match=message.replace("(", r"\(").replace(")", r"\)")):
-            pre.encode_records([record])
+            RequestCodec.of(pre).encode([record])
     with pytest.raises(RequestError, match="non-empty list"):
-        pre.encode_records([])
-    schema = pre.request_schema()
+        RequestCodec.of(pre).encode([])
+    schema = RequestCodec.of(pre).request_schema()
     assert schema["required"] == [f.name for f in conversion_plan.features.inputs]
     assert schema["additionalProperties"] is False

@@ -49,6 +49,28 @@ def test_a_pretty_printed_record_is_logged_on_one_line_as_sent(tmp_path: Path) -
     assert [logged["outputs"]] == response.json()["predictions"]
 
 
+@pytest.mark.parametrize(
+    "render",
+    [
+        lambda body: json.dumps(body, indent=2).replace("\n", "\r\n"),  # pretty-printed, Windows line ends
+        lambda body: json.dumps(body, separators=(",", ":")),  # compact
+        lambda body: ' \n{ "instances" :[ ' + " ,\t".join(json.dumps(r) for r in body["instances"]) + " ] } \n",
+        lambda body: json.dumps({"instances": body["instances"], "extra": 1}),  # another key: decoded whole
+    ],
+)
+def test_each_record_of_a_batch_is_logged_on_its_own_line_as_sent(tmp_path: Path, render) -> None:  # type: ignore[no-untyped-def]
+    records = [dict(EXAMPLE, session_id=f"s-{i}", device="tablet" if i % 2 else "mobile") for i in range(3)]
+    with _client(create_app(trained_package(), log_dir=tmp_path)) as client:
+        response = client.post("/invocations", content=render({"instances": records}).encode(),
+                               headers={"content-type": "application/json"})
+    assert response.status_code == 200, response.text
+    (path,) = tmp_path.glob("*.jsonl")
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [line["inputs"] for line in lines] == records
+    assert [line["outputs"] for line in lines] == response.json()["predictions"]
+    assert [line["index"] for line in lines] == [0, 1, 2]
+
+
 def test_rejected_requests_are_not_logged(tmp_path: Path) -> None:
     app = create_app(trained_package(), log_dir=tmp_path)
     with _client(app) as client:
