@@ -7,8 +7,8 @@ ways around it inside the Trainer were private (calling LightningOptimizer's pri
 optimiser's step) or bent the Trainer's meaning of a batch (a list of batches per training_step, which callbacks,
 `batch_idx`, the progress bar and `log_every_n_steps` then saw). Fabric's public API (`setup`, `autocast`,
 `backward`, the wrapped optimiser's `step`, `save`/`load`, `log_dict`) adds a few function calls per batch
-and nothing else, so this loop runs at the speed of the hand-written one (bench/training.py) while device
-placement and precision stay Lightning's. What the Trainer's callbacks did is written out here, small:
+and nothing else (about 5 to 10 microseconds a step, 1% of a small MLP's), so this loop keeps pace with a
+hand-written one (bench/training.py measures it) while device placement and precision stay Lightning's. What the Trainer's callbacks did is written out here, small:
 the best epoch and early stopping on the monitored metric (same rules as ModelCheckpoint and
 EarlyStopping: strictly better, patience in epochs), `last.ckpt`/`best.ckpt`, resume, per-epoch logging.
 
