@@ -1,9 +1,10 @@
-"""Training loop: samples/s of rscale's Lightning training against a hand-written PyTorch loop.
+"""Training loop: samples/s of rscale's training (its Fabric loop) against a hand-written PyTorch loop.
 
 Both sides train the same module class (built from the same model_config), on the same tensors, with the
-same batch size, shuffled index batches, AdamW settings and epochs, on one intra-op thread. rscale's figure
-is what `rscale.models.training.train` reports per epoch (first batch to last batch of the training epoch);
-the hand-written loop is timed over the same span. Validation runs on both sides but outside that span; the
+same batch size, shuffled index batches, AdamW settings and epochs, on one intra-op thread, and optimise
+the same loss: the model's own `training_loss(batch)` (the session model learns every next item of a
+session, not only the last). rscale's figure is what `rscale.models.training.train` reports per epoch
+(first batch to last batch of the training epoch); the hand-written loop is timed over the same span. Validation runs on both sides but outside that span; the
 whole call (preprocessing, validation, checkpoints, package) is reported as well, without a goal.
 Goal (DESIGN.md): >= 0.95 of the hand-written loop's samples/s.
 """
@@ -84,7 +85,7 @@ def rscale_fit(plan: Any, train: pa.Table, validation: pa.Table, workdir: Path) 
 
 
 def hand_fit(plan: Any, train: pa.Table, validation: pa.Table, workdir: Path) -> tuple[list[float], float]:
-    """The loop a person writes: encode once, shuffle indices, slice batches, forward, loss, backward, step."""
+    """The loop a person writes: encode once, shuffle indices, slice batches, the model's loss, backward, step."""
     import torch
     import torch.nn.functional as F
 
@@ -121,7 +122,9 @@ def hand_fit(plan: Any, train: pa.Table, validation: pa.Table, workdir: Path) ->
         epoch_start = time.perf_counter()
         for index in order.split(batch_size):
             batch = batch_at(tensors, index)
-            loss = loss_of(model(batch), batch["target"])
+            # the model's own training loss (the session model learns every next item of a session, not
+            # only the last), as rscale optimises it: both sides do the same work per batch
+            loss = model.training_loss(batch)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -153,7 +156,7 @@ def run(quick: bool, work: Path) -> Report:
 
     torch.set_num_threads(1)
     repeats = 1 if quick else 3
-    report = Report("training", "Training loop: rscale (Lightning) vs hand-written PyTorch, samples/s", quick,
+    report = Report("training", "Training loop: rscale (Lightning Fabric) vs hand-written PyTorch, samples/s", quick,
                     settings={"repeats": repeats, "torch_threads": torch.get_num_threads(),
                               "torch": torch.__version__, "optimizer": "AdamW (lr, weight_decay from the plan)"})
     pairs = []

@@ -130,16 +130,14 @@ class SessionRecModel(TaskModule):
             parts_scores.append(evidence * weights[..., back : back + 1])
         return torch.cat(parts_items, dim=-1), torch.cat(parts_scores, dim=-1)
 
-    def on_train_start(self) -> None:
-        """Count the transition memory and the item frequencies from the training rows (rscale's loader holds
-        them as tensors). A resumed run counts the same rows again and keeps its trained bias."""
-        dataset = getattr(self.trainer.train_dataloader, "dataset", None)
-        tensors = getattr(dataset, "tensors", None)
-        if tensors is None or "sequence" not in tensors:
+    def on_train_tensors(self, tensors: dict[str, torch.Tensor], fresh: bool) -> None:
+        """Count the transition memory and the item frequencies from the training rows. A resumed run
+        (`fresh` False) counts the same rows again and keeps its trained bias."""
+        if "sequence" not in tensors:
             return
         if self.use_transitions:
             self.count_transitions(tensors["sequence"], tensors["lengths"], tensors["target"])
-        if self.trainer.current_epoch == 0 and self.trainer.global_step == 0:
+        if fresh:
             self.start_from_popularity(tensors["sequence"], tensors["target"])
 
     @torch.no_grad()

@@ -42,71 +42,23 @@ def task_metrics(module: Any, summaries: list[tuple[torch.Tensor, torch.Tensor]]
     return task.metrics(module.rscale_config["metrics"], task.row_outputs(values, target))
 
 
-def plain_steps(module: Any, optimizer: Any) -> bool:
-    """Whether plain `loss.backward()` and `optimizer.step()` do all that Lightning's manual_backward and
-    LightningOptimizer.step would do here, minus dispatching hooks nobody implements.
-
-    True in full precision on one device when neither the module nor a callback implements a backward or
-    before-optimizer-step hook: Lightning's calls then add only empty hook calls and its step count,
-    which together cost about a fifth of a small MLP's step. Anything else (mixed precision's loss
-    scaling, DDP, a user's hooks) takes Lightning's own path.
-    """
-    from pytorch_lightning.plugins.precision import Precision
-    from pytorch_lightning.strategies import SingleDeviceStrategy
-
-    trainer = module.trainer
-    hooks = ("on_before_backward", "on_after_backward", "on_before_optimizer_step")
-    return (
-        type(trainer.precision_plugin) is Precision
-        and type(trainer.strategy) is SingleDeviceStrategy
-        and all(hasattr(optimizer, name) for name in ("_on_before_step", "_on_after_step", "optimizer"))
-        and all(getattr(type(module), name) is getattr(pl.LightningModule, name) for name in (*hooks, "backward"))
-        and not any(
-            getattr(type(callback), name) is not getattr(pl.Callback, name)
-            for callback in trainer.callbacks
-            for name in hooks
-        )
-    )
-
-
 class TaskSteps:
-    """Training/validation steps and the optimiser as plain methods, so a user's LightningModule can borrow them."""
+    """rscale's training/validation steps and optimiser for the Lightning Trainer, as an explicit mixin.
+
+    Built-in models (TaskModule) train in rscale's Fabric loop (rscale.models.loop), which calls
+    `training_loss`, `configure_optimizers` and `on_train_tensors` directly. These Lightning steps serve where
+    the Trainer runs: multi-GPU DDP, a user's module wrapped by rscale.models.custom.TaskTraining, and any
+    LightningModule that opts in by deriving from this class. One batch per step, automatic optimisation.
+    """
 
     rscale_config: dict[str, Any]
 
-    def training_step(
-        self, batch: dict[str, torch.Tensor] | list[dict[str, torch.Tensor]], batch_idx: int
-    ) -> torch.Tensor | None:
-        """One batch (automatic optimisation), or a list of batches with one optimiser step each (manual).
-
-        rscale's loader hands a list where it can (rscale.models.training.batches_per_step): Lightning's
-        per-step machinery then runs once per list, not once per batch; the optimisation is the same.
-        """
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        """The batch's training loss; its row-weighted mean over the epoch is logged as train_loss."""
         if batch_idx == 0:
             self.__dict__.pop("_rscale_train_loss", None)
-        loss: torch.Tensor | None = None
-        if isinstance(batch, list):
-            optimizer = self.optimizers()  # type: ignore[attr-defined]
-            plain = self.__dict__.get("_rscale_plain_steps")
-            if plain is None:
-                plain = self.__dict__["_rscale_plain_steps"] = plain_steps(self, optimizer)
-            for part in batch:
-                part_loss = self.training_loss(part)
-                optimizer.zero_grad()
-                if plain:
-                    # what manual_backward and optimizer.step() come down to here (see plain_steps), with
-                    # Lightning's count of optimiser steps (trainer.global_step) kept by its own callbacks
-                    part_loss.backward()
-                    optimizer._on_before_step()
-                    optimizer.optimizer.step()
-                    optimizer._on_after_step()
-                else:
-                    self.manual_backward(part_loss)  # type: ignore[attr-defined]
-                    optimizer.step()
-                self._add_train_loss(part_loss, len(part["target"]))
-        else:
-            loss = self.training_loss(batch)
-            self._add_train_loss(loss, len(batch["target"]))
+        loss = self.training_loss(batch)
+        self._add_train_loss(loss, len(batch["target"]))
         if self.trainer.is_last_batch:  # type: ignore[attr-defined]
             self._log_train_loss()
         return loss
@@ -179,3 +131,13 @@ class TaskModule(TaskSteps, pl.LightningModule):
     @classmethod
     def build(cls, model_config: dict[str, Any]) -> TaskModule:
         return cls(model_config)
+
+    def on_train_tensors(self, tensors: dict[str, torch.Tensor], fresh: bool) -> None:
+        """Called once before training with the whole encoded training split (after a resume restored the
+        weights; `fresh`: no checkpoint was restored), for a model that derives state from the data itself."""
+
+    def on_train_start(self) -> None:
+        """Under the Trainer (DDP): on_train_tensors with the tensors rscale's loader slices batches from."""
+        tensors = getattr(getattr(self.trainer.train_dataloader, "dataset", None), "tensors", None)
+        if tensors is not None:
+            self.on_train_tensors(tensors, fresh=self.trainer.current_epoch == 0 and self.trainer.global_step == 0)

@@ -1,8 +1,11 @@
 """Training: a plan and two Arrow tables in, a model package and its history out.
 
-The Lightning Trainer is configured from `plan.hardware` and `plan.train`. Inputs are encoded once into
-tensors, and batches are slices of them (no worker processes, no per-row collation), so the loop runs
-at the speed of a hand-written one. A re-run in the same workdir resumes from `checkpoints/last.ckpt`.
+Inputs are encoded once into tensors, and batches are slices of them (no worker processes, no per-row
+collation). rscale's built-in models train on one device in a Lightning Fabric loop (rscale.models.loop,
+which says why: it runs at the speed of a hand-written loop through public API only); a user's own
+LightningModule (rscale.models.custom) and multi-GPU DDP train with the Lightning Trainer, as Lightning
+documents it. Both are configured from `plan.hardware` and `plan.train`, keep the same history, best
+epoch and checkpoints, and a re-run in the same workdir resumes from `checkpoints/last.ckpt`.
 Multi-GPU DDP (`hardware.launcher == "subprocess"`) never runs in the calling process: it is launched
 as `torchrun ... -m rscale.models.launch <workdir>`, because DDP inside a ZenML step re-executes the
 pipeline for every extra rank.
@@ -29,6 +32,7 @@ import torch
 from pydantic import BaseModel
 
 from rscale.errors import RscaleError
+from rscale.models.task_module import TaskModule, TaskSteps
 
 CHECKPOINTS = "checkpoints"
 LAST = "last.ckpt"
@@ -54,12 +58,8 @@ class TrainResult(BaseModel):
 
 
 # --- batches --------------------------------------------------------------------------------------
-ROWS_PER_STEP = 16_384  # most rows one Lightning step covers when it runs several optimiser steps (batches_per_step)
-STEPS_PER_EPOCH = 10  # fewest Lightning steps per epoch when batches are grouped, so the progress bar still moves
-
-
 class TensorBatches(torch.utils.data.Dataset):
-    """Pre-built tensors; indexing with a tensor of row indices returns one whole batch, with a list a list."""
+    """Pre-built tensors; indexing with a tensor of row indices returns one whole batch."""
 
     def __init__(self, tensors: dict[str, torch.Tensor]) -> None:
         self.tensors = tensors
@@ -68,9 +68,7 @@ class TensorBatches(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.rows
 
-    def __getitem__(self, index: torch.Tensor | list[torch.Tensor]) -> Any:
-        if isinstance(index, list):
-            return [self[part] for part in index]
+    def __getitem__(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
         batch = {name: tensor[index] for name, tensor in self.tensors.items()}
         if "lengths" in batch:
             # sequences are right-padded to max_len; a batch of short sessions needs only its longest
@@ -80,11 +78,7 @@ class TensorBatches(torch.utils.data.Dataset):
 
 
 class BatchOrder(torch.utils.data.Sampler):
-    """Yields index tensors, one per batch: seeded shuffles per epoch (Lightning calls set_epoch), sharded by rank.
-
-    With `batches_per_step` > 0 it yields lists of that many index tensors (the last list may be shorter):
-    the same batches in the same order, grouped for a training_step that steps the optimiser per batch.
-    """
+    """Yields index tensors, one per batch: seeded shuffles per epoch (Lightning calls set_epoch), sharded by rank."""
 
     def __init__(
         self,
@@ -94,12 +88,10 @@ class BatchOrder(torch.utils.data.Sampler):
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
-        batches_per_step: int = 0,
     ):
         self.rows, self.batch_size, self.shuffle, self.seed = rows, batch_size, shuffle, seed
         self.rank, self.world_size, self.epoch = rank, world_size, 0
         self.per_rank = math.ceil(rows / world_size) if world_size > 1 else rows
-        self.batches_per_step = batches_per_step
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -119,15 +111,10 @@ class BatchOrder(torch.utils.data.Sampler):
         return order
 
     def __iter__(self):  # type: ignore[no-untyped-def]
-        batches = self._order().split(self.batch_size)
-        if not self.batches_per_step:
-            return iter(batches)
-        step = self.batches_per_step
-        return iter([list(batches[i : i + step]) for i in range(0, len(batches), step)])
+        return iter(self._order().split(self.batch_size))
 
     def __len__(self) -> int:
-        batches = math.ceil(self.per_rank / self.batch_size)
-        return math.ceil(batches / self.batches_per_step) if self.batches_per_step else batches
+        return math.ceil(self.per_rank / self.batch_size)
 
 
 def _as_is(batch: Any) -> Any:
@@ -141,33 +128,10 @@ def batch_loader(
     seed: int = 0,
     rank: int = 0,
     world_size: int = 1,
-    batches_per_step: int = 0,
 ) -> torch.utils.data.DataLoader:
     dataset = TensorBatches(tensors)
-    order = BatchOrder(len(dataset), batch_size, shuffle, seed, rank, world_size, batches_per_step)
+    order = BatchOrder(len(dataset), batch_size, shuffle, seed, rank, world_size)
     return torch.utils.data.DataLoader(dataset, sampler=order, batch_size=None, collate_fn=_as_is, num_workers=0)
-
-
-def batches_per_step(module: pl.LightningModule, rows: int, batch_size: int, world_size: int) -> int:
-    """How many batches one Lightning training step runs (each with its own optimiser step); 0: one, as usual.
-
-    Lightning's per-step hooks cost about half a millisecond on a CPU, as much as a whole step of a small
-    MLP, so rscale's own training_step takes several batches per call under manual optimisation: same
-    batches, order and optimiser steps, the fixed cost paid once per up to ROWS_PER_STEP rows (and at
-    least STEPS_PER_EPOCH times an epoch). Only where the module uses rscale's training_step and optimiser
-    (a user's own step may expect one batch, a user's optimiser may come with a scheduler that manual
-    optimisation would not step), and not under DDP (its gradient sync expects one backward per forward).
-    """
-    from rscale.models.task_module import TaskSteps
-
-    own = all(
-        getattr(type(module), name, None) is TaskSteps.__dict__[name]
-        for name in ("training_step", "configure_optimizers")
-    )
-    if not own or world_size > 1:
-        return 0
-    batches = math.ceil(rows / batch_size)
-    return max(1, min(ROWS_PER_STEP // batch_size, math.ceil(batches / STEPS_PER_EPOCH)))
 
 
 # --- the public entry point -----------------------------------------------------------------------
@@ -222,8 +186,6 @@ def train_in_process(
     strategy: str | None = None,
 ) -> TrainResult:
     """Train here, with Lightning; under torchrun every rank runs this and rank 0 writes the package."""
-    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
-
     from rscale.models.package import build_module, model_config_for, write_package
     from rscale.models.preprocess import Preprocessor
 
@@ -256,74 +218,37 @@ def train_in_process(
 
     module = build_module(model_config)
     has_validation = validation is not None and validation.num_rows > 0
+    val_tensors = preprocessor.transform(validation) if has_validation else None
     settings = training_settings(plan, train.num_rows)
-    batch_size = settings.batch_size
-    grouped = batches_per_step(module, train.num_rows, batch_size, world_size)
-    if grouped:
-        module.automatic_optimization = False  # training_step steps the optimiser once per batch of its list
-    train_loader = batch_loader(train_tensors, batch_size, True, plan.train.seed, rank, world_size, grouped)
-    val_loader = (
-        batch_loader(preprocessor.transform(validation), max(batch_size, 1024), False) if has_validation else None
-    )
-
-    stopping = plan.train.early_stopping
     monitor, mode = settings.monitor, settings.mode
-    tie_break = TieBreak(monitor, mode) if monitor != "val_loss" and has_validation else None
-    if tie_break is not None:
-        monitor = tie_break.name
-    checkpoint = ModelCheckpoint(
-        dirpath=checkpoints,
-        filename="best",
-        monitor=monitor if has_validation else None,
-        mode=mode,
-        save_last=True,
-        save_top_k=1,
-        enable_version_counter=False,
-    )
+    tie_break_of = monitor if monitor != "val_loss" and has_validation else None
+    if tie_break_of is not None:
+        monitor = TieBreak(tie_break_of, mode).name
     history_path = workdir / HISTORY
     earlier = json.loads(history_path.read_text()) if resume and history_path.exists() else []
-    recorder = HistoryRecorder(earlier, history_path if rank == 0 else None)
-    callbacks: list[Any] = ([tie_break] if tie_break else []) + [checkpoint, recorder]
-    if stopping and has_validation:
-        callbacks.append(EarlyStopping(monitor=monitor, patience=settings.patience, mode=mode))
-    if progress:
-        callbacks.append(RichProgressBar(leave=True))
+    accelerator = accelerator or plan.hardware.accelerator
+    devices = devices or plan.hardware.devices
+    strategy = strategy or plan.hardware.strategy
+    patience = settings.patience if plan.train.early_stopping and has_validation else None
 
-    trainer = pl.Trainer(
-        accelerator=accelerator or plan.hardware.accelerator,
-        devices=devices or plan.hardware.devices,
-        strategy=strategy or plan.hardware.strategy,
-        precision=plan.hardware.precision,
-        max_epochs=settings.max_epochs,
-        logger=list(loggers) if loggers else False,
-        callbacks=callbacks,
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        use_distributed_sampler=False,
-        num_sanity_val_steps=0,
-        log_every_n_steps=max(1, min(50, len(train_loader))),
-        default_root_dir=str(workdir),
-    )
-    try:
-        trainer.fit(module, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
-    except Exception as exc:  # Lightning's configuration errors become errors with a fix
-        if type(exc).__name__ == "MisconfigurationException":
-            raise RscaleError(
-                f"the trainer rejected the plan's hardware settings: {exc}",
-                fix="check train.gpus and train.precision for this machine",
-            ) from None
-        raise
+    if isinstance(module, TaskModule) and world_size == 1 and devices == 1:
+        run = _fit_in_loop(plan, module, train_tensors, val_tensors, settings, accelerator, checkpoints,
+                           resume, earlier, history_path, monitor, mode, tie_break_of, patience, loggers, progress)
+    else:
+        run = _fit_with_trainer(plan, module, model_config, train_tensors, val_tensors, settings, accelerator,
+                                devices, strategy, checkpoints, resume, earlier, history_path if rank == 0 else None,
+                                monitor, mode, tie_break_of, patience, loggers, progress)
+    history, best_checkpoint, world_size, is_global_zero, trained = run
 
-    history = recorder.history
     best_epoch = _best_epoch(history, monitor, mode) if has_validation else (history[-1]["epoch"] if history else None)
-    if checkpoint.best_model_path and Path(checkpoint.best_model_path).exists():
-        state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)["state_dict"]
+    if best_checkpoint and Path(best_checkpoint).exists():
+        state = torch.load(best_checkpoint, map_location="cpu", weights_only=False)["state_dict"]
         module.load_state_dict(state)
     seconds = sum(h.get("train_seconds", 0.0) for h in history)
     samples = train.num_rows * sum(1 for h in history if "train_seconds" in h)
     package_dir = workdir / PACKAGE
-    if trainer.is_global_zero:
-        write_package(package_dir, module.cpu(), preprocessor, model_config, name=plan.name, plan_hash=plan.hash)
+    if is_global_zero:
+        write_package(package_dir, trained.cpu(), preprocessor, model_config, name=plan.name, plan_hash=plan.hash)
     return TrainResult(
         package_dir=str(package_dir),
         history=history,
@@ -332,11 +257,161 @@ def train_in_process(
         samples_per_second=samples / seconds if seconds > 0 else 0.0,
         train_rows=train.num_rows,
         checkpoint=str(last) if last.exists() else None,
-        world_size=trainer.world_size,
+        world_size=world_size,
         resumed_from=str(resume) if resume else None,
         settings=settings.model_dump(),
         warnings=training_warnings(settings, history, best_epoch),
     )
+
+
+Fitted = tuple[list[dict[str, float]], str | None, int, bool, Any]  # history, best checkpoint, world size,
+# whether this process writes the package, and the module the package holds
+
+
+def _fit_in_loop(
+    plan: Any,
+    module: Any,
+    train_tensors: dict[str, torch.Tensor],
+    val_tensors: dict[str, torch.Tensor] | None,
+    settings: Any,
+    accelerator: str,
+    checkpoints: Path,
+    resume: Path | None,
+    earlier: list[dict[str, float]],
+    history_path: Path,
+    monitor: str,
+    mode: str,
+    tie_break_of: str | None,
+    patience: int | None,
+    loggers: Sequence,
+    progress: bool,
+) -> Fitted:
+    """A built-in model on one device (so Fabric's single-device strategy): rscale's Fabric loop
+    (rscale.models.loop says why)."""
+    from lightning_fabric import Fabric
+
+    from rscale.models import loop
+
+    fabric = _configured(
+        lambda: Fabric(accelerator=accelerator, devices=1, strategy="auto", precision=plan.hardware.precision,
+                       loggers=list(loggers) or None)
+    )
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    order = BatchOrder(len(TensorBatches(train_tensors)), settings.batch_size, True, plan.train.seed)
+    with loop.progress_display(progress) as display:
+        result = loop.fit(
+            fabric, module, train_tensors, val_tensors,
+            batch_order=order,
+            val_batch_size=max(settings.batch_size, 1024),
+            max_epochs=settings.max_epochs,
+            watch=loop.Watch(monitor=monitor, mode=mode) if val_tensors is not None else None,
+            patience=patience,
+            tie_break_of=tie_break_of,
+            checkpoints=checkpoints,
+            resume=resume,
+            history=earlier,
+            on_epoch=lambda history: write_json(history_path, history),
+            progress=display,
+        )
+    return result.history, result.best_checkpoint, 1, True, module
+
+
+def _fit_with_trainer(
+    plan: Any,
+    module: Any,
+    model_config: dict[str, Any],
+    train_tensors: dict[str, torch.Tensor],
+    val_tensors: dict[str, torch.Tensor] | None,
+    settings: Any,
+    accelerator: str,
+    devices: int,
+    strategy: str,
+    checkpoints: Path,
+    resume: Path | None,
+    earlier: list[dict[str, float]],
+    history_path: Path | None,
+    monitor: str,
+    mode: str,
+    tie_break_of: str | None,
+    patience: int | None,
+    loggers: Sequence,
+    progress: bool,
+) -> Fitted:
+    """A user's own module, or DDP: the Lightning Trainer with its callbacks, one batch per step.
+
+    A user's module that has no steps of its own trains inside rscale.models.custom.TaskTraining (the
+    package keeps the user's module); one with its own steps trains exactly as written, and is validated
+    only if it defines validation_step.
+    """
+    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+
+    from rscale.models.custom import TaskTraining, has_own_steps
+
+    rank = int(os.environ.get("RANK", "0"))
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    trained = module
+    if not isinstance(module, (TaskModule, TaskSteps)) and not has_own_steps(module):
+        module = TaskTraining(module, model_config)
+    own_validation = type(module).validation_step is not pl.LightningModule.validation_step
+    train_loader = batch_loader(train_tensors, settings.batch_size, True, plan.train.seed, rank, world_size)
+    val_loader = (
+        batch_loader(val_tensors, max(settings.batch_size, 1024), False)
+        if val_tensors is not None and own_validation
+        else None
+    )
+    validates = val_loader is not None
+    checkpoint = ModelCheckpoint(
+        dirpath=checkpoints,
+        filename="best",
+        monitor=monitor if validates else None,
+        mode=mode,
+        save_last=True,
+        save_top_k=1,
+        enable_version_counter=False,
+    )
+    recorder = HistoryRecorder(earlier, history_path)
+    callbacks: list[Any] = ([TieBreak(tie_break_of, mode)] if tie_break_of and validates else []) + [checkpoint, recorder]
+    if patience is not None and validates:
+        callbacks.append(EarlyStopping(monitor=monitor, patience=patience, mode=mode))
+    if progress:
+        callbacks.append(RichProgressBar(leave=True))
+    trainer = _configured(
+        lambda: pl.Trainer(
+            accelerator=accelerator,
+            devices=devices,
+            strategy=strategy,
+            precision=plan.hardware.precision,
+            max_epochs=settings.max_epochs,
+            logger=list(loggers) if loggers else False,
+            callbacks=callbacks,
+            enable_progress_bar=progress,
+            enable_model_summary=False,
+            use_distributed_sampler=False,
+            num_sanity_val_steps=0,
+            log_every_n_steps=max(1, min(50, len(train_loader))),
+            default_root_dir=str(checkpoints.parent),
+        )
+    )
+    _configured(lambda: trainer.fit(module, train_loader, val_loader, ckpt_path=str(resume) if resume else None))
+    best = checkpoint.best_model_path or None
+    if best and module is not trained:  # TaskTraining's checkpoint: the user's module is its `model.` child
+        state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+        trained.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
+        best = None
+    return recorder.history, best, trainer.world_size, trainer.is_global_zero, trained
+
+
+def _configured(make: Any) -> Any:
+    """Lightning's configuration errors (a precision or device this machine cannot do) as errors with a fix."""
+    try:
+        return make()
+    except Exception as exc:
+        if type(exc).__name__ == "MisconfigurationException":
+            raise RscaleError(
+                f"the trainer rejected the plan's hardware settings: {exc}",
+                fix="check train.gpus and train.precision for this machine",
+            ) from None
+        raise
 
 
 def training_settings(plan: Any, rows: int) -> Any:
@@ -386,6 +461,7 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", ".*LeafSpec.*")
     warnings.filterwarnings("ignore", ".*Checkpoint directory.*exists and is not empty.*")
     warnings.filterwarnings("ignore", ".*is_leaf.*")
+    warnings.filterwarnings("ignore", ".*but have no `val_dataloader`.*")  # a split without validation rows
 
 
 class TieBreak(pl.Callback):

@@ -1,4 +1,4 @@
-"""GPU check (device machine): grouped training steps on CUDA equal a plain loop; samples/s against it.
+"""GPU check (device machine): rscale's Fabric training loop on CUDA equals a plain loop; samples/s against it.
 
     python3 tests/models/gpu_check_training_steps.py   (writes $OUT/gpu_training_steps.json)
 """
@@ -18,7 +18,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from conftest import REPO, conversion_table  # noqa: E402
 
 from bench.training import conversion_rows  # noqa: E402
-from rscale.models import task_module  # noqa: E402
 from rscale.models.package import ModelPackage, build_module, model_config_for  # noqa: E402
 from rscale.models.preprocess import Preprocessor  # noqa: E402
 from rscale.models.training import TensorBatches, train  # noqa: E402
@@ -33,9 +32,6 @@ def plan_for(spec, overrides):  # type: ignore[no-untyped-def]
 
 
 report: dict = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__}
-seen_plain: list[bool] = []
-original = task_module.plain_steps
-task_module.plain_steps = lambda module, optimizer: seen_plain.append(original(module, optimizer)) or seen_plain[-1]
 
 
 def plain_loop(plan, data, device):  # type: ignore[no-untyped-def]
@@ -62,13 +58,12 @@ def plain_loop(plan, data, device):  # type: ignore[no-untyped-def]
 
 
 for precision in ("32-true", "bf16-mixed"):
-    seen_plain.clear()
     plan = plan_for("conversion", ["model.dropout=0", "train.max_epochs=3", "train.batch_size=64", "train.gpus=1",
                                    f"train.precision={precision}", "train.early_stopping=null"])
     data = conversion_table(1000, 1)
     work = Path(tempfile.mkdtemp())
     result = train(plan, data, data.slice(0, 0), work, progress=False)
-    entry = {"plain_steps": seen_plain[:1], "train_loss": [h["train_loss"] for h in result.history],
+    entry = {"train_loss": [h["train_loss"] for h in result.history],
              "global_step": torch.load(result.checkpoint, weights_only=False, map_location="cpu")["global_step"]}
     if precision == "32-true":
         model, _, steps = plain_loop(plan, data, "cuda")
