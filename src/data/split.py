@@ -8,8 +8,8 @@ run to run), so where the spec names an id column the rows are first put in its 
 time, the random split and the training order then never depend on how the query happened to run.
 
 `split_rows` gives each part as row indices into the table as the query returned it; the pipeline stores
-the table once with these indices (a few bytes a row) rather than three more copies of its rows, and each
-step takes the parts it reads with `SplitRows.part` (`split_table` does all three at once).
+the table once with these indices (`SplitTable`: a few bytes a row) rather than three more copies of its
+rows, and each step takes the parts it reads with `SplitTable.part` (`split_table` does all three at once).
 """
 
 from __future__ import annotations
@@ -54,6 +54,19 @@ class SplitRows:
 
     def sizes(self) -> dict[str, int]:
         return {name: len(getattr(self, name)) for name in PARTS}
+
+
+@dataclass(frozen=True)
+class SplitTable:
+    """The query's table with its split as row indices: what the load step hands the later steps, stored
+    as one artifact (the table once, as Parquet, beside the indices) rather than three more tables."""
+
+    table: pa.Table
+    rows: SplitRows
+
+    def part(self, name: str) -> pa.Table:
+        """The rows of part `name` (train, validation or test)."""
+        return self.rows.part(self.table, name)
 
 
 def split_table(

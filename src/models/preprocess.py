@@ -113,10 +113,9 @@ def _float_slices(column: pa.ChunkedArray | pa.Array) -> Iterator[tuple[int, np.
             start += len(piece)
 
 
-def _float64_values(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """A column's values as float64 numpy, nulls as NaN: a zero-copy view where it is one float64 chunk without
-    nulls (the caller passes a window of at most SLICE_ROWS rows, so a copy is that small)."""
-    array = _combine(column)
+def _float64_values(array: pa.Array) -> np.ndarray:
+    """An array's values as float64 numpy, nulls as NaN: a zero-copy view where it is float64 without nulls
+    (the caller passes at most SLICE_ROWS rows, so a copy is that small)."""
     if array.type != pa.float64():
         array = pc.cast(array, pa.float64())
     return array.to_numpy(zero_copy_only=False)
@@ -411,9 +410,11 @@ class Preprocessor:
         no full-size float64 temporary is built; `scratch` (float64, BLOCK_ROWS long) holds each block's result.
         """
         block = max(1, min(BLOCK_ROWS, SLICE_ROWS))
-        for first in range(0, table.num_rows, SLICE_ROWS):
-            window = table.slice(first, SLICE_ROWS)
-            columns = [_float64_values(window[f["name"]]) for f in self.numeric]
+        first = 0
+        # record batches: every column one Array over the same rows, cut at every column's chunk boundaries
+        # without copying, so a float64 column without nulls is read in place
+        for window in table.select([f["name"] for f in self.numeric]).to_batches(max_chunksize=SLICE_ROWS):
+            columns = [_float64_values(column) for column in window.columns]
             for start in range(0, window.num_rows, block):
                 stop = min(start + block, window.num_rows)
                 for j, (f, values) in enumerate(zip(self.numeric, columns, strict=True)):
@@ -423,6 +424,7 @@ class Preprocessor:
                     if not _all_finite(scaled):
                         scaled[~np.isfinite(piece)] = 0.0
                     out[first + start : first + stop, j] = scaled
+            first += window.num_rows
 
     def transform_target(self, column: pa.ChunkedArray | pa.Array) -> torch.Tensor:
         out = np.empty(len(column), dtype=self.task.numpy_dtype)

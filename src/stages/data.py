@@ -1,7 +1,7 @@
 """The data step: check the data in the warehouse, load it as Arrow and split it, in one step.
 
 One step, one warehouse session: the checks and the query run on the same connection, and the split is
-handed on as row indices (`SplitRows`) beside the one stored table, not as three more tables. Each later
+handed on as row indices beside the one stored table (`SplitTable`), not as three more tables. Each later
 step takes the parts it reads by index. The step receives only the parts of the plan it reads, so a
 sweep over training keys reuses its cached outputs; the data fingerprint parameter makes a changed
 table a cache miss, and a changed query, check or split re-runs it.
@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import pyarrow as pa
 from zenml import step
 
 from rscale.compiler.plan import CheckPlan, DataPlan
 from rscale.compiler.spec.split import SplitSpec
 from rscale.compiler.stack import WarehouseConfig
-from rscale.data.split import SplitRows
-from rscale.stages import materializers  # noqa: F401  (registers the Arrow, split and package materializers)
+from rscale.data.split import SplitTable
+from rscale.stages import materializers  # noqa: F401  (registers the table and package materializers)
 from rscale.stages.progress import report
 
 
@@ -32,8 +31,7 @@ def load_data(
     seed: int,
     id_column: str | None = None,
 ) -> tuple[
-    Annotated[pa.Table, "examples"],
-    Annotated[SplitRows, "split_rows"],
+    Annotated[SplitTable, "examples"],
     Annotated[dict, "check_report"],
 ]:
     """Run every data check as SQL in the warehouse (a failing one stops the run before anything is
@@ -59,4 +57,4 @@ def load_data(
         rows = split_rows(table, split, data.time_column, seed, id_column)
         sizes = rows.sizes()
         status.done(f"train {sizes['train']:,} / validation {sizes['validation']:,} / test {sizes['test']:,}")
-    return table, rows, result.model_dump(mode="json")
+    return SplitTable(table, rows), result.model_dump(mode="json")

@@ -9,23 +9,23 @@ import pyarrow as pa
 from zenml import step
 
 from rscale.compiler.plan import Plan
-from rscale.data.split import SplitRows
+from rscale.data.split import SplitTable
 from rscale.models.evaluation import Evaluation
 from rscale.stages import materializers  # noqa: F401
 from rscale.stages.artifacts import Deployment, PackageDir
 from rscale.stages.progress import note, report
 
 
-def example_request(plan: Plan, examples: pa.Table, split_rows: SplitRows) -> dict:
+def example_request(plan: Plan, examples: SplitTable) -> dict:
     """One request record built from the first held-out (test) row: what a client would send."""
-    rows = split_rows.test[:1]
-    row = examples.take(pa.array(rows, pa.int64())).to_pylist()[0] if len(rows) else {}
+    rows = examples.rows.test[:1]
+    row = examples.table.take(pa.array(rows, pa.int64())).to_pylist()[0] if len(rows) else {}
     return {f.name: row.get(f.name) for f in plan.features.inputs}
 
 
 @step(enable_cache=False)
 def deploy_model(
-    model_package: PackageDir, evaluation: Evaluation, examples: pa.Table, split_rows: SplitRows, plan: Plan
+    model_package: PackageDir, evaluation: Evaluation, examples: SplitTable, plan: Plan
 ) -> Annotated[Deployment, "deployment"]:
     """Deploy only what passed the gate; the deployer makes a re-run of the same plan a no-op."""
     from rscale.serving.endpoint import deployer_for
@@ -36,7 +36,7 @@ def deploy_model(
     deployer = deployer_for(plan)
     with report("deploy", f"{plan.serving.tier} endpoint") as status:
         endpoint = deployer.deploy(plan, Path(model_package.path))
-        request = example_request(plan, examples, split_rows)
+        request = example_request(plan, examples)
         response = deployer.predict(plan.name, request)
         status.done(f"{endpoint.url} serving version {endpoint.model_version}")
     return Deployment(

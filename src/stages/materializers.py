@@ -1,5 +1,5 @@
-"""ZenML materializers for rscale's artifacts: Arrow tables as Parquet, split row indices as one .npz file,
-model packages as directories.
+"""ZenML materializers for rscale's artifacts: Arrow tables as Parquet (the loaded table with its split's row
+indices beside it, as .npz), model packages as directories.
 
 Without these ZenML pickles both (see DESIGN.md): pickles are neither portable nor inspectable.
 """
@@ -19,13 +19,14 @@ from zenml.enums import ArtifactType
 from zenml.io import fileio
 from zenml.materializers.base_materializer import BaseMaterializer
 
-from rscale.data.split import PARTS, SplitRows
+from rscale.data.split import PARTS, SplitRows, SplitTable
 from rscale.paths import state_dir
 from rscale.stages.artifacts import PackageDir
 
 
 class ArrowTableMaterializer(BaseMaterializer):
-    """Stores a pyarrow.Table as one Parquet file; loads it back without pandas."""
+    """Stores a pyarrow.Table as one Parquet file; loads it back without pandas (any table output, and the
+    train/validation/test tables of runs made before the split was stored as row indices)."""
 
     ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (pa.Table,)
     ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.DATA
@@ -43,24 +44,31 @@ class ArrowTableMaterializer(BaseMaterializer):
         return {"rows": data.num_rows, "columns": data.column_names, "bytes": data.nbytes}
 
 
-class SplitRowsMaterializer(BaseMaterializer):
-    """Stores the split's row indices as one uncompressed .npz (train, validation, test int64 arrays)."""
+class SplitTableMaterializer(BaseMaterializer):
+    """Stores the loaded table with its split: the table as one Parquet file (as ArrowTableMaterializer), the
+    split's row indices as one uncompressed .npz (train, validation, test int64 arrays)."""
 
-    ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (SplitRows,)
+    ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (SplitTable,)
     ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.DATA
-    FILE = "rows.npz"
+    TABLE, ROWS = "table.parquet", "rows.npz"
 
-    def load(self, data_type: type[Any]) -> SplitRows:
-        with self.artifact_store.open(os.path.join(self.uri, self.FILE), "rb") as f:
+    def load(self, data_type: type[Any]) -> SplitTable:
+        with self.artifact_store.open(os.path.join(self.uri, self.TABLE), "rb") as f:
+            table = pq.read_table(f)
+        with self.artifact_store.open(os.path.join(self.uri, self.ROWS), "rb") as f:
             arrays = np.load(f, allow_pickle=False)
-            return SplitRows(*(arrays[name] for name in PARTS))
+            rows = SplitRows(*(arrays[name] for name in PARTS))
+        return SplitTable(table, rows)
 
-    def save(self, data: SplitRows) -> None:
-        with self.artifact_store.open(os.path.join(self.uri, self.FILE), "wb") as f:
-            np.savez(f, **{name: getattr(data, name) for name in PARTS})
+    def save(self, data: SplitTable) -> None:
+        with self.artifact_store.open(os.path.join(self.uri, self.TABLE), "wb") as f:
+            pq.write_table(data.table, f, compression="zstd")
+        with self.artifact_store.open(os.path.join(self.uri, self.ROWS), "wb") as f:
+            np.savez(f, **{name: getattr(data.rows, name) for name in PARTS})
 
-    def extract_metadata(self, data: SplitRows) -> dict[str, Any]:
-        return {f"{name}_rows": rows for name, rows in data.sizes().items()}
+    def extract_metadata(self, data: SplitTable) -> dict[str, Any]:
+        parts = {f"{name}_rows": rows for name, rows in data.rows.sizes().items()}
+        return {"rows": data.table.num_rows, "columns": data.table.column_names, "bytes": data.table.nbytes, **parts}
 
 
 class PackageDirMaterializer(BaseMaterializer):

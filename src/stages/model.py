@@ -10,11 +10,10 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-import pyarrow as pa
 from zenml import get_step_context, log_metadata, step
 
 from rscale.compiler.plan import Plan
-from rscale.data.split import SplitRows
+from rscale.data.split import SplitTable
 from rscale.models.evaluation import Evaluation, evaluate
 from rscale.paths import state_dir
 from rscale.stages import materializers  # noqa: F401
@@ -91,12 +90,7 @@ def finish_training(workdir: Path, fingerprint: str) -> None:
 
 @step
 def train_model(
-    examples: pa.Table,
-    split_rows: SplitRows,
-    plan: Plan,
-    check_report: dict,
-    fingerprint: str,
-    resume: bool = False,
+    examples: SplitTable, plan: Plan, check_report: dict, fingerprint: str, resume: bool = False
 ) -> tuple[Annotated[PackageDir, "model_package"], Annotated[Training, "training"]]:
     """Train the spec's model with Lightning on the plan's hardware, on the train and validation parts of the
     loaded table. A killed run of the plan resumes from its checkpoint; a finished one starts from scratch
@@ -104,7 +98,7 @@ def train_model(
     from rscale.models.training import train as fit
     from rscale.trackers import open_run
 
-    train, validation = split_rows.part(examples, "train"), split_rows.part(examples, "validation")
+    train, validation = examples.part("train"), examples.part("validation")
 
     workdir = state_dir() / "work" / plan.name / plan.hash
     note("train", start_training(workdir, fingerprint, resume))
@@ -144,7 +138,7 @@ def train_model(
 
 @step
 def evaluate_model(
-    model_package: PackageDir, training: Training, examples: pa.Table, split_rows: SplitRows, plan: Plan
+    model_package: PackageDir, training: Training, examples: SplitTable, plan: Plan
 ) -> Annotated[Evaluation, "evaluation"]:
     """Score the model and the baselines on the held-out split; the gate compares with the strongest and
     decides whether it ships, with a bootstrap interval of the lift and warnings through `note`. A model that
@@ -152,7 +146,7 @@ def evaluate_model(
     from rscale.models.champion import challenge
     from rscale.trackers import open_run
 
-    train, test = split_rows.part(examples, "train"), split_rows.part(examples, "test")
+    train, test = examples.part("train"), examples.part("test")
     baselines = ", ".join(plan.evaluate.baseline_names(plan.task)) or "no baseline"
     with report("evaluate", f"{', '.join(plan.evaluate.metrics)} vs {baselines}") as status:
         evaluation = evaluate(model_package.path, plan, train, test)

@@ -21,7 +21,7 @@ from rscale.stages.model import evaluate_model, register_model, train_model
 # not ZenML's "failure in step(s)" RuntimeError, which the default (continue on failure) raises instead.
 @pipeline(enable_cache=True, execution_mode=ExecutionMode.FAIL_FAST)
 def use_case_pipeline(plan: Plan, fingerprint: str, deploy: bool = True, resume: bool = False) -> None:
-    examples, split_rows, report = load_data(
+    examples, report = load_data(
         checks=list(plan.checks),
         data=plan.data,
         warehouse=plan.stack.warehouse,
@@ -30,10 +30,8 @@ def use_case_pipeline(plan: Plan, fingerprint: str, deploy: bool = True, resume:
         seed=plan.train.seed,
         id_column=plan.features.id,
     )
-    package, training = train_model(
-        examples, split_rows, plan=plan, check_report=report, fingerprint=fingerprint, resume=resume
-    )
-    evaluation = evaluate_model(package, training, examples, split_rows, plan=plan)
+    package, training = train_model(examples, plan=plan, check_report=report, fingerprint=fingerprint, resume=resume)
+    evaluation = evaluate_model(package, training, examples, plan=plan)
     register_model(package, training, evaluation, plan=plan, fingerprint=fingerprint)
     if deploy:  # sweep members are not deployed; their best is, from best.yaml
-        deploy_model(package, evaluation, examples, split_rows, plan=plan)
+        deploy_model(package, evaluation, examples, plan=plan)

@@ -120,8 +120,7 @@ def cached_results(name: str, step_run: Any) -> list[tuple[str, str]]:
     label = STEP_LABELS.get(name, name)
     if name == "load_data":
         results = step_run.outputs["check_report"][0].load().get("results", [])
-        table = step_run.outputs["examples"][0].run_metadata
-        parts = step_run.outputs["split_rows"][0].run_metadata
+        table = parts = step_run.outputs["examples"][0].run_metadata
         return [
             ("check", f"{sum(1 for r in results if r.get('passed'))}/{len(results)} checks passed"),
             ("load", f"{int(table.get('rows', 0)):,} rows, {len(table.get('columns', []))} columns"),

@@ -51,8 +51,7 @@ def test_steps_inputs_and_parameters_are_read_from_the_pipeline_module(repo: Pat
     assert [c.name for c in pipeline_steps()] == STEPS
     assert call_of("load_data").inputs == {}
     assert set(call_of("load_data").params) == {"checks", "data", "warehouse", "fingerprint", "split", "seed", "id_column"}
-    assert call_of("train_model").inputs == {"examples": ("load_data", 0), "split_rows": ("load_data", 1),
-                                             "check_report": ("load_data", 2)}
+    assert call_of("train_model").inputs == {"examples": ("load_data", 0), "check_report": ("load_data", 1)}
     assert call_of("load_data").param_path("seed") == ("train", "seed")
     assert call_of("load_data").param_path("checks") == ("checks",)
     assert call_of("train_model").param_path("plan") == ()

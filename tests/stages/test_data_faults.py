@@ -26,9 +26,9 @@ def test_a_deleted_warehouse_is_named_by_the_data_step(project: Path) -> None:
 
     seed_demo(DuckDBWarehouse(), sessions=600, seed=1)
     plan = compile_spec(project / "specs" / "conversion.yaml", []).plans[0]
-    table, rows, report = load_data.entrypoint(**_entrypoint_args(plan))
+    examples, report = load_data.entrypoint(**_entrypoint_args(plan))
     assert report["results"] and all(r["passed"] for r in report["results"])  # the checks ran and passed
-    assert sum(rows.sizes().values()) == table.num_rows > 0  # every loaded row is in exactly one part
+    assert sum(examples.rows.sizes().values()) == examples.table.num_rows > 0  # each row is in one part
     path = warehouse_path(plan.stack.warehouse)
     assert path is not None and path.exists()
     path.unlink()  # gone before the next run (a cleanup job, a lost volume)
