@@ -13,8 +13,12 @@ a standardised value [B] (regression).
 
 from __future__ import annotations
 
+import math
+import operator
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cache
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -39,6 +43,32 @@ from rscale.models.preprocess import (
 
 MISSED = 1 << 30  # the rank of a target the model cannot rank (unknown item)
 Respond = Callable[[torch.Tensor], list[dict[str, Any]]]
+
+
+class PredictionNotFinite(ValueError):
+    """The model's output holds NaN or an infinity: not JSON, so no answer can carry it."""
+
+
+@dataclass(frozen=True)
+class Responder:
+    """Model output -> one response per record: as dicts (the Python API) and as JSON text (the server)."""
+
+    description: dict[str, Any]
+    records: Respond
+    texts: Callable[[torch.Tensor], list[str]]
+
+
+def json_texts(records: Respond) -> Callable[[torch.Tensor], list[str]]:
+    """JSON texts of the responses `records` makes, one C-encoder call each; NaN or infinity raises."""
+    from rscale.serving.server import dumps
+
+    def texts(output: torch.Tensor) -> list[str]:
+        try:
+            return [dumps(record) for record in records(output)]
+        except ValueError as exc:
+            raise PredictionNotFinite(str(exc)) from exc
+
+    return texts
 
 
 @cache
@@ -125,6 +155,12 @@ class Task:
         """A function from the module's raw output to one response dict per row, lookups prepared once."""
         raise NotImplementedError
 
+    def responder(self, target: dict[str, Any], vocabularies: dict[str, list[str]], top_k: int) -> Responder:
+        """What the serving codec answers with: the description, the dicts, and their JSON texts (a task
+        whose answers are flat columns overrides this with a faster text path)."""
+        records = self.respond(target, vocabularies, top_k)
+        return Responder(self.describe_response(target, top_k), records, json_texts(records))
+
     # --- the constant baseline ---------------------------------------------------------------------------
     def prior(self, target: np.ndarray, shapes: dict[str, Any]) -> np.ndarray:
         """What a constant baseline learns from the encoded training target."""
@@ -178,6 +214,18 @@ class Binary(Task):
             return [{"probability": p, "label": int(p >= 0.5)} for p in torch.sigmoid(logits.reshape(-1)).tolist()]
 
         return binary
+
+    def responder(self, target: dict[str, Any], vocabularies: dict[str, list[str]], top_k: int) -> Responder:
+        """JSON formatted column-wise: one str.format per record, floats as JSON writes them (repr)."""
+        text = '{"probability":%r,"label":%d}'.__mod__
+
+        def texts(logits: torch.Tensor) -> list[str]:
+            found = torch.sigmoid(logits.reshape(-1)).tolist()
+            if not math.isfinite(sum(found)):  # a NaN makes the sum NaN; probabilities cannot overflow it
+                raise PredictionNotFinite("the prediction is not a finite number")
+            return list(map(text, zip(found, map(operator.ge, found, repeat(0.5)), strict=True)))
+
+        return Responder(self.describe_response(target, top_k), self.respond(target, vocabularies, top_k), texts)
 
     def class_count(self, shapes: dict[str, Any]) -> int:
         """Classes a classifier baseline spreads probability over (0 and 1)."""
@@ -304,13 +352,28 @@ class Regression(Task):
     def describe_response(self, target: dict[str, Any], top_k: int) -> dict[str, Any]:
         return {"value": f"predicted {target['name']}"}
 
-    def respond(self, target: dict[str, Any], vocabularies: dict[str, list[str]], top_k: int) -> Respond:
-        mean, std = target["mean"], target["std"]
+    def values(self, target: dict[str, Any], output: torch.Tensor) -> list[float]:
+        """The predictions in the target's units: the standardised output times std plus mean, in float64
+        (a subclass that learns another scale overrides this, and its responses follow)."""
+        return (output.reshape(-1).to(torch.float64) * float(target["std"]) + float(target["mean"])).tolist()  # type: ignore[no-any-return]
 
+    def respond(self, target: dict[str, Any], vocabularies: dict[str, list[str]], top_k: int) -> Respond:
         def regression(output: torch.Tensor) -> list[dict[str, Any]]:
-            return [{"value": v * std + mean} for v in output.reshape(-1).tolist()]
+            return [{"value": v} for v in self.values(target, output)]
 
         return regression
+
+    def responder(self, target: dict[str, Any], vocabularies: dict[str, list[str]], top_k: int) -> Responder:
+        """JSON formatted column-wise: one str.format per record, floats as JSON writes them (repr)."""
+        text = '{"value":%r}'.__mod__
+
+        def texts(output: torch.Tensor) -> list[str]:
+            values = self.values(target, output)
+            if not all(map(math.isfinite, values)):
+                raise PredictionNotFinite("the prediction is not a finite number")
+            return list(map(text, values))
+
+        return Responder(self.describe_response(target, top_k), self.respond(target, vocabularies, top_k), texts)
 
 
 class NextItemRanking(Task):

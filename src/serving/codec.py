@@ -19,7 +19,7 @@ import math
 import operator
 import re
 import reprlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
 from typing import Any
@@ -30,6 +30,7 @@ import torch
 from rscale.models.package import RequestError
 from rscale.models.preprocess import OOV, PAD, RESERVED
 from rscale.models.preprocess import _hash_token as hash_token  # the table path's hashing: both paths agree
+from rscale.models.tasks import task_named
 
 TOKEN = re.compile(r"\w+")
 MAX_PROBLEMS = 50  # problems listed in one rejection; a huge bad batch gets a bounded answer
@@ -56,10 +57,6 @@ _SCHEMA_TYPES: dict[str, dict[str, Any]] = {
     "sequence": {"type": "array", "items": {"type": ["string", "integer"]}},
     "text": {"type": ["string", "null"]},
 }
-
-
-class PredictionNotFinite(ValueError):
-    """The model's output holds NaN or an infinity: not JSON, so no answer can carry it."""
 
 
 @dataclass(frozen=True)
@@ -98,28 +95,6 @@ class TextField:
     max_tokens: int
 
 
-@dataclass(frozen=True)
-class TargetState:
-    """What a response needs to know of the target: its kind and the names of its outputs."""
-
-    name: str
-    kind: str
-    classes: tuple[str, ...] = ()
-    items: tuple[str, ...] = ()
-    mean: float = 0.0
-    std: float = 1.0
-    top_k: int = 0
-
-
-@dataclass(frozen=True)
-class Responder:
-    """Model output -> one response per record: as dicts (the Python API) and as JSON text (the server)."""
-
-    description: dict[str, Any]
-    records: Callable[[torch.Tensor], list[dict[str, Any]]]
-    texts: Callable[[torch.Tensor], list[str]]
-
-
 def _shown(value: Any) -> str:
     """A short repr of a request value for an error message: bounded in length and depth, so a huge or
     deeply nested value neither floods the answer nor overflows the stack."""
@@ -132,85 +107,6 @@ def _where(position: int, records: Sequence[Any]) -> str:
 
 def _codes(state: Mapping[str, Any], vocab: str) -> dict[str, int]:
     return {token: i + RESERVED for i, token in enumerate(state["vocabularies"][vocab])}
-
-
-def _texts_of(dicts: Callable[[torch.Tensor], list[dict[str, Any]]]) -> Callable[[torch.Tensor], list[str]]:
-    """JSON texts of the responses `dicts` makes, one C-encoder call each; NaN or infinity raises."""
-    from rscale.serving.server import dumps
-
-    def texts(output: torch.Tensor) -> list[str]:
-        try:
-            return [dumps(record) for record in dicts(output)]
-        except ValueError as exc:
-            raise PredictionNotFinite(str(exc)) from exc
-
-    return texts
-
-
-# target kind: task.respond after #13 merge
-def responder(target: TargetState) -> Responder:
-    """The response of each target kind, with its lookups prepared once. Binary and regression answers
-    are formatted column-wise (one str.format per record, floats as JSON writes them: repr)."""
-    if target.kind == "ranking":
-        items = ["<pad>", "<oov>", *target.items]
-        k = min(target.top_k, max(len(items) - RESERVED, 1))
-
-        def ranking(scores: torch.Tensor) -> list[dict[str, Any]]:
-            scores = scores.clone()
-            scores[:, :RESERVED] = float("-inf")
-            top = torch.topk(torch.softmax(scores, dim=-1), k, dim=-1)
-            return [
-                {"items": [items[i] for i in idx], "scores": vals}
-                for idx, vals in zip(top.indices.tolist(), top.values.tolist(), strict=True)
-            ]
-
-        described = {"items": "top-k item ids, best first", "scores": "softmax probability of each item", "top_k": target.top_k}
-        return Responder(described, ranking, _texts_of(ranking))
-    if target.kind == "multiclass":
-        classes = list(target.classes)
-
-        def multiclass(logits: torch.Tensor) -> list[dict[str, Any]]:
-            probabilities = torch.softmax(logits, dim=-1)
-            best = probabilities.argmax(dim=-1).tolist()
-            return [
-                {"label": classes[i], "probabilities": dict(zip(classes, p, strict=True))}
-                for i, p in zip(best, probabilities.tolist(), strict=True)
-            ]
-
-        described = {"label": "the most probable class", "probabilities": "class -> probability", "classes": classes}
-        return Responder(described, multiclass, _texts_of(multiclass))
-    if target.kind == "binary":
-        binary_text = '{"probability":%r,"label":%d}'.__mod__
-
-        def probabilities(logits: torch.Tensor) -> list[float]:
-            return torch.sigmoid(logits.reshape(-1)).tolist()
-
-        def binary(logits: torch.Tensor) -> list[dict[str, Any]]:
-            return [{"probability": p, "label": int(p >= 0.5)} for p in probabilities(logits)]
-
-        def binary_texts(logits: torch.Tensor) -> list[str]:
-            found = probabilities(logits)
-            if not math.isfinite(sum(found)):  # a NaN makes the sum NaN; probabilities cannot overflow it
-                raise PredictionNotFinite("the prediction is not a finite number")
-            return list(map(binary_text, zip(found, map(operator.ge, found, repeat(0.5)), strict=True)))
-
-        return Responder({"probability": "P(target = 1)", "label": "1 if probability >= 0.5 else 0"}, binary, binary_texts)
-    mean, std = target.mean, target.std
-    regression_text = '{"value":%r}'.__mod__
-
-    def value_column(output: torch.Tensor) -> list[float]:
-        return (output.reshape(-1).to(torch.float64) * std + mean).tolist()
-
-    def regression(output: torch.Tensor) -> list[dict[str, Any]]:
-        return [{"value": v} for v in value_column(output)]
-
-    def regression_texts(output: torch.Tensor) -> list[str]:
-        values = value_column(output)
-        if not all(map(math.isfinite, values)):
-            raise PredictionNotFinite("the prediction is not a finite number")
-        return list(map(regression_text, values))
-
-    return Responder({"value": f"predicted {target.name}"}, regression, regression_texts)
 
 
 class RequestCodec:
@@ -229,17 +125,8 @@ class RequestCodec:
         )
         self.text = TextField(text["name"], int(text["buckets"]), int(text["max_tokens"])) if text else None
         target = state["target"]
-        kind = target["kind"]
-        self.target = TargetState(
-            name=target["name"],
-            kind=kind,
-            classes=tuple(target.get("classes", ())) if kind == "multiclass" else (),
-            items=tuple(state["vocabularies"][target["vocab"]]) if kind == "ranking" else (),
-            mean=float(target["mean"]) if kind == "regression" else 0.0,
-            std=float(target["std"]) if kind == "regression" else 1.0,
-            top_k=int(state["top_k"]) if kind == "ranking" else 0,
-        )
-        self._responder = responder(self.target)
+        self.task = task_named(target["kind"])  # the response is the target kind's: rscale.models.tasks
+        self._responder = self.task.responder(target, state["vocabularies"], int(state["top_k"]))
         self._allowed = frozenset(self.input_names) | ({self.id_column} if self.id_column else frozenset())
         self._required = frozenset(self.input_names)
         self._mean = np.array([f.mean for f in self.numeric], dtype=np.float64)

@@ -336,7 +336,7 @@ def create_app(
     package loads here, before the server listens, so `/ping` is 200 from the first request it can answer.
     """
     from rscale.models.package import ModelPackage, RequestError
-    from rscale.serving.codec import PredictionNotFinite
+    from rscale.models.tasks import PredictionNotFinite
 
     package = ModelPackage.load(Path(package_dir))
     manifest = package.manifest

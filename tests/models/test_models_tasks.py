@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pyarrow as pa
@@ -78,18 +79,22 @@ def test_the_preprocessor_keeps_one_task_and_the_model_config_no_second_copy(fit
         assert pre.transform(table)["target"].dtype == pre.task.target_dtype
 
 
-def test_responses_are_the_tasks_and_match_the_preprocessors_until_serving_moves(fitted):
-    """Task.respond/describe_response are what the serving codec calls; they answer exactly as
-    Preprocessor.postprocessor/response_description, which serving still calls here."""
+def test_the_served_responses_are_the_tasks(fitted):
+    """The serving codec answers with the task's responder: its dicts, its description, and JSON texts
+    that say what the dicts say."""
+    from rscale.serving.codec import RequestCodec
+
     generator = torch.Generator().manual_seed(0)
-    for kind, (plan, pre, _) in fitted.items():
+    for kind, (_, pre, _) in fitted.items():
         task, shapes = pre.task, pre.shapes()
         output = torch.randn(5, task.n_outputs(shapes), generator=generator)
         output = output.squeeze(1) if task.n_outputs(shapes) == 1 else output
-        config = model_config_for(plan, pre)
         top_k = pre.state["top_k"]
-        assert task.respond(pre.target, pre.vocabularies, top_k)(output) == pre.postprocessor(config)(output), kind
-        assert task.describe_response(pre.target, top_k) == pre.response_description(config), kind
+        codec = RequestCodec(pre.to_dict())
+        assert codec.task is task
+        assert codec.respond(output) == task.respond(pre.target, pre.vocabularies, top_k)(output), kind
+        assert codec.response_description() == task.describe_response(pre.target, top_k), kind
+        assert [json.loads(text) for text in codec.respond_json(output)] == codec.respond(output), kind
 
 
 def test_the_constant_baseline_is_what_the_task_says(fitted):

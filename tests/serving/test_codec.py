@@ -13,7 +13,8 @@ from tiny_package import REPO
 
 from rscale.models.package import RequestError
 from rscale.models.preprocess import Preprocessor
-from rscale.serving.codec import PredictionNotFinite, RequestCodec, TargetState, responder
+from rscale.models.tasks import PredictionNotFinite, task_named
+from rscale.serving.codec import RequestCodec
 
 INPUTS = "features.inputs=[{name:n_views,type:numeric},{name:avg_price,type:numeric},{name:returning,type:binary},{name:device,type:categorical}]"
 GOOD = {"n_views": 3, "avg_price": 19.5, "returning": True, "device": "mobile"}
@@ -121,17 +122,17 @@ def test_the_codec_has_no_defaults_of_its_own() -> None:
 @pytest.mark.parametrize(
     ("target", "output"),
     [
-        (TargetState(name="purchased", kind="binary"), torch.randn(9, 1)),
-        (TargetState(name="spend", kind="regression", mean=3.0, std=2.0), torch.randn(9, 1)),
-        (TargetState(name="segment", kind="multiclass", classes=("a", "b", "c")), torch.randn(9, 3)),
-        (TargetState(name="next_item", kind="ranking", items=("x", "y", "z", "w"), top_k=3), torch.randn(9, 6)),
+        ({"name": "purchased", "kind": "binary"}, torch.randn(9, 1)),
+        ({"name": "spend", "kind": "regression", "mean": 3.0, "std": 2.0}, torch.randn(9, 1)),
+        ({"name": "segment", "kind": "multiclass", "classes": ["a", "b", "c"]}, torch.randn(9, 3)),
+        ({"name": "next_item", "kind": "ranking", "vocab": "item"}, torch.randn(9, 6)),
     ],
 )
-def test_json_responses_say_what_the_response_dicts_say(target: TargetState, output: torch.Tensor) -> None:
-    respond = responder(target)
+def test_json_responses_say_what_the_response_dicts_say(target: dict[str, Any], output: torch.Tensor) -> None:
+    respond = task_named(target["kind"]).responder(target, {"item": ["x", "y", "z", "w"]}, top_k=3)
     texts = respond.texts(output)
     assert [json.loads(text) for text in texts] == respond.records(output)
-    assert all(" " not in text for text in texts if target.kind in ("binary", "regression"))
+    assert all(" " not in text for text in texts if target["kind"] in ("binary", "regression"))
     broken = output.clone()
     broken[4] = float("nan")
     with pytest.raises(PredictionNotFinite):
