@@ -95,6 +95,14 @@ class TextField:
     max_tokens: int
 
 
+def category_key(value: Any) -> str:
+    """A request value as the vocabulary spells it: training reads categories through Arrow's cast to
+    string, which writes booleans as `true`/`false` (Python's str would say `True`, never in the vocabulary)."""
+    if value is True or value is False:
+        return "true" if value else "false"
+    return str(value)
+
+
 def _shown(value: Any) -> str:
     """A short repr of a request value for an error message: bounded in length and depth, so a huge or
     deeply nested value neither floods the answer nor overflows the stack."""
@@ -171,7 +179,7 @@ class RequestCodec:
                     if kinds == {str}:
                         codes.append(list(map(c.codes.get, values, repeat(OOV))))
                     elif kinds <= _CATEGORY:
-                        codes.append(list(map(c.codes.get, map(str, values), repeat(OOV))))
+                        codes.append(list(map(c.codes.get, map(category_key, values), repeat(OOV))))
                     else:
                         return None  # nulls or wrong types: the per-record path
                 batch["categorical"] = torch.from_numpy(np.array(codes, dtype=np.int64).T.copy())
@@ -246,7 +254,7 @@ class RequestCodec:
         if not kinds <= _ITEM:
             return None
         sizes = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
-        keys = flat if kinds <= {str} else list(map(str, flat))
+        keys = flat if kinds <= {str} else list(map(category_key, flat))
         codes = np.fromiter(map(field.codes.get, keys, repeat(OOV)), dtype=np.int64, count=len(keys))
         lengths = np.minimum(sizes, field.max_len)
         # as wide as the longest request, not max_len: a GRU then runs only the steps that exist
@@ -296,7 +304,7 @@ class RequestCodec:
                     if value is None:
                         row_codes.append(OOV)
                     elif isinstance(value, (str, int, bool)):
-                        row_codes.append(c.codes.get(str(value), OOV))
+                        row_codes.append(c.codes.get(category_key(value), OOV))
                     elif value is not _ABSENT:
                         problems.append(self._type_problem(_where(position, records), c.name, value))
                 categorical_rows.append(row_codes)
@@ -305,7 +313,7 @@ class RequestCodec:
                 value = record.get(name, _ABSENT)
                 if isinstance(value, list) and all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
                     codes = self.sequence.codes
-                    sequences.append([codes.get(str(v), OOV) for v in value[-self.sequence.max_len :]])
+                    sequences.append([codes.get(category_key(v), OOV) for v in value[-self.sequence.max_len :]])
                 elif value is not _ABSENT:
                     problems.append(self._type_problem(_where(position, records), name, value))
             if self.text:

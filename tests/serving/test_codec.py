@@ -137,3 +137,20 @@ def test_json_responses_say_what_the_response_dicts_say(target: dict[str, Any], 
     broken[4] = float("nan")
     with pytest.raises(PredictionNotFinite):
         respond.texts(broken)
+
+
+@pytest.mark.parametrize("batch", [1, 20])
+def test_a_boolean_category_is_looked_up_as_training_spelled_it(batch: int) -> None:
+    """Training reads a boolean column declared categorical through Arrow's cast (`true`/`false`); a
+    request's JSON `true` must find the same code, not `True` (out of vocabulary), by both paths."""
+    inputs = "features.inputs=[{name: n_views, type: numeric}, {name: returning, type: categorical}]"
+    train = pa.table({"n_views": [1.0, 4.0, 9.0, 2.0], "returning": [True, False, True, True], "purchased": [1, 0, 1, 0]})
+    preprocessor = Preprocessor.fit(_plan("conversion", inputs), train)
+    codec = RequestCodec.of(preprocessor)
+    records = [{"n_views": 2.0, "returning": i % 2 == 0} for i in range(batch)]
+    expected = preprocessor.transform(pa.Table.from_pylist(records), with_target=False)
+    served = codec.encode(records)
+    assert served["categorical"].tolist() == expected["categorical"].tolist()
+    assert 1 not in served["categorical"].flatten().tolist()  # OOV: the old `str(True)` lookup
+    slow = codec.encode([{"n_views": 2.0, "returning": None}, {"n_views": 2.0, "returning": True}])  # a null: per record
+    assert slow["categorical"].tolist()[1] == expected["categorical"].tolist()[0] and slow["categorical"].tolist()[1] != [1]
