@@ -51,7 +51,7 @@ class Hardware(Block):
     accelerator: Literal["cpu", "gpu"]
     devices: int
     strategy: Literal["auto", "ddp"]
-    precision: str
+    precision: Literal["32-true", "bf16-mixed", "16-mixed", "64-true"]  # spec.train.precision's values
     runs_on: Literal["orchestrator", "step_operator"] = Field(
         description="`step_operator`: the train step runs on the stack's step operator (e.g. a SageMaker job)."
     )

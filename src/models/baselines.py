@@ -33,7 +33,7 @@ values (ranks, probabilities, predictions) the gate's paired bootstrap resamples
 from __future__ import annotations
 
 import importlib.util
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -46,6 +46,9 @@ from rscale.models import metrics as metric_functions
 from rscale.models.metrics import RowOutputs
 from rscale.models.preprocess import PAD, RESERVED, Preprocessor
 
+if TYPE_CHECKING:
+    from rscale.compiler.plan import Plan
+
 ONE_HOT_VALUES = 100  # most frequent values of a categorical that get their own column in linear baselines
 
 
@@ -56,7 +59,7 @@ class Baseline:
         self.config = config if config is not None else baseline_config(self.name)
         self.preprocessor: Preprocessor | None = None
 
-    def fit(self, train: pa.Table, plan: Any) -> Baseline:
+    def fit(self, train: pa.Table, plan: Plan) -> Baseline:
         self.preprocessor = Preprocessor.fit(plan, train)
         self.plan = plan
         self._fit(self.preprocessor.transform(train), train)
@@ -73,7 +76,7 @@ class Baseline:
     def _outputs(self, batch: dict[str, torch.Tensor], table: pa.Table) -> RowOutputs:
         raise NotImplementedError
 
-    def score(self, test: pa.Table, plan: Any | None = None) -> dict[str, float]:
+    def score(self, test: pa.Table, plan: Plan | None = None) -> dict[str, float]:
         """The spec's metrics of this baseline on `test`, keyed as the spec names them."""
         return metric_functions.metrics_of(list((plan or self.plan).evaluate.metrics), self.outputs(test))
 
@@ -452,7 +455,7 @@ def available(name: str) -> bool:
     return package is None or importlib.util.find_spec(package) is not None
 
 
-def fit_baseline(name: str, train: pa.Table, plan: Any) -> Baseline:
+def fit_baseline(name: str, train: pa.Table, plan: Plan) -> Baseline:
     """Fit the named baseline (as `evaluate.baseline` names it, registered in `evaluate.BASELINES`) on train."""
     try:
         entry = BASELINES.entry(name)

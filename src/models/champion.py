@@ -11,12 +11,15 @@ much.) The first deploy of a use case has no champion.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from pydantic import BaseModel
 
 from rscale.compiler.spec.evaluate import higher_is_better, reaches, required_value
+
+if TYPE_CHECKING:
+    from rscale.compiler.plan import Plan
 
 
 class ChampionDecision(BaseModel):
@@ -29,7 +32,7 @@ class ChampionDecision(BaseModel):
     reason: str
 
 
-def challenge(plan: Any, challenger_metrics: dict[str, float], test: pa.Table) -> ChampionDecision:
+def challenge(plan: Plan, challenger_metrics: dict[str, float], test: pa.Table) -> ChampionDecision:
     """Score the production version of `plan.name` on `test` and decide whether the challenger may replace it."""
     from rscale.monitoring.versions import load_artifact, production_version
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -37,6 +37,9 @@ from rscale.compiler.spec.tasks import stricter_metrics
 from rscale.models import metrics as metric_functions
 from rscale.models.champion import ChampionDecision
 from rscale.models.metrics import RowOutputs
+
+if TYPE_CHECKING:
+    from rscale.compiler.plan import Plan
 
 EVAL_BATCH = 4096
 REPORTED_CONFIDENCE = 0.95  # the interval's level when the gate does not set one
@@ -87,7 +90,7 @@ class Evaluation(BaseModel):
     )
 
 
-def evaluate(package_dir: str | Path, plan: Any, train: pa.Table, test: pa.Table) -> Evaluation:
+def evaluate(package_dir: str | Path, plan: Plan, train: pa.Table, test: pa.Table) -> Evaluation:
     """Score the package and the plan's baselines on `test` (baselines fitted on `train`), then apply the gate."""
     from rscale.models.baselines import available, fit_baseline
     from rscale.models.package import ModelPackage

@@ -15,7 +15,10 @@ import json
 import platform
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rscale.compiler.plan import Plan
 
 PACKAGE_FORMAT = 1
 MANIFEST = "manifest.json"
@@ -216,7 +219,7 @@ def write_package(
     return path
 
 
-def model_config_for(plan: Any, preprocessor: Any) -> dict[str, Any]:
+def model_config_for(plan: Plan, preprocessor: Any) -> dict[str, Any]:
     """The model_config.json of a plan: everything that rebuilds its module without the plan."""
     return {
         "model": plan.model.model_dump(mode="json"),

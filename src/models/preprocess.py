@@ -19,7 +19,7 @@ import os
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +29,9 @@ from pydantic import BaseModel
 
 from rscale.compiler.spec.model import SessionRecConfig, TextConfig
 from rscale.compiler.spec.tasks import TASKS, target_kind
+
+if TYPE_CHECKING:
+    from rscale.compiler.plan import Plan
 
 PAD, OOV = 0, 1
 RESERVED = 2
@@ -226,12 +229,12 @@ class Preprocessor:
 
     # --- fitting -----------------------------------------------------------------------------------
     @classmethod
-    def fit(cls, plan: Any, train: pa.Table) -> Preprocessor:
+    def fit(cls, plan: Plan, train: pa.Table) -> Preprocessor:
         """Fit vocabularies and statistics on the training table only, as the plan's features describe."""
         return cls._fit(plan, train, keep_rows=False)[0]
 
     @classmethod
-    def fit_transform(cls, plan: Any, train: pa.Table, with_target: bool = True) -> tuple[Preprocessor, dict[str, torch.Tensor]]:
+    def fit_transform(cls, plan: Plan, train: pa.Table, with_target: bool = True) -> tuple[Preprocessor, dict[str, torch.Tensor]]:
         """`fit(plan, train)` and its `transform(train)` in one pass over each categorical column: the strings
         are hashed once (dictionary-encoded per row range), counted for the vocabulary and then encoded from
         those indices. The same state and the same tensors as fit then transform, in less time."""
@@ -239,7 +242,7 @@ class Preprocessor:
         return fitted, fitted._transform(train, with_target, encoded)
 
     @classmethod
-    def _fit(cls, plan: Any, train: pa.Table, keep_rows: bool) -> tuple[Preprocessor, dict[str, list[_Encoded]]]:
+    def _fit(cls, plan: Plan, train: pa.Table, keep_rows: bool) -> tuple[Preprocessor, dict[str, list[_Encoded]]]:
         """The fit; with `keep_rows`, also each plain categorical input's rows as read, per row range of
         `_row_ranges` (for `_transform`)."""
         features = plan.features

@@ -24,7 +24,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pytorch_lightning as pl
@@ -33,6 +33,9 @@ from pydantic import BaseModel
 
 from rscale.errors import RscaleError
 from rscale.models.task_module import TaskModule, TaskSteps
+
+if TYPE_CHECKING:
+    from rscale.compiler.plan import Plan
 
 CHECKPOINTS = "checkpoints"
 LAST = "last.ckpt"
@@ -136,7 +139,7 @@ def batch_loader(
 
 # --- the public entry point -----------------------------------------------------------------------
 def train(
-    plan: Any,
+    plan: Plan,
     train: pa.Table,
     validation: pa.Table,
     workdir: Path,
@@ -157,7 +160,7 @@ def train(
     return train_in_process(plan, train, validation, workdir, loggers, progress)
 
 
-def check_gpus(plan: Any) -> None:
+def check_gpus(plan: Plan) -> None:
     """Fail before Lightning does, with the fix, when the plan asks for GPUs this machine lacks."""
     hardware = plan.hardware
     if hardware.accelerator != "gpu":
@@ -174,7 +177,7 @@ def check_gpus(plan: Any) -> None:
 
 # --- in this process ------------------------------------------------------------------------------
 def train_in_process(
-    plan: Any,
+    plan: Plan,
     train: pa.Table,
     validation: pa.Table,
     workdir: Path,
@@ -269,7 +272,7 @@ Fitted = tuple[list[dict[str, float]], str | None, int, bool, Any]  # history, b
 
 
 def _fit_in_loop(
-    plan: Any,
+    plan: Plan,
     module: Any,
     train_tensors: dict[str, torch.Tensor],
     val_tensors: dict[str, torch.Tensor] | None,
@@ -317,7 +320,7 @@ def _fit_in_loop(
 
 
 def _fit_with_trainer(
-    plan: Any,
+    plan: Plan,
     module: Any,
     model_config: dict[str, Any],
     train_tensors: dict[str, torch.Tensor],
@@ -414,7 +417,7 @@ def _configured(make: Any) -> Any:
         raise
 
 
-def training_settings(plan: Any, rows: int) -> Any:
+def training_settings(plan: Plan, rows: int) -> Any:
     """The plan's epochs, batch size and early stopping, derived from `rows` where the spec left them out; the
     best epoch follows the gate's metric on validation (else the first spec metric). A custom module may
     validate with its own step, which need not log the spec's metrics: it is monitored on val_loss."""
@@ -518,7 +521,7 @@ class HistoryRecorder(pl.Callback):
 
 # --- multi-GPU: in a child process ----------------------------------------------------------------
 def _train_in_child(
-    plan: Any, train: pa.Table, validation: pa.Table, workdir: Path, loggers: Sequence, progress: bool
+    plan: Plan, train: pa.Table, validation: pa.Table, workdir: Path, loggers: Sequence, progress: bool
 ) -> TrainResult:
     """Write the job to workdir/ddp, run it under torchrun, and read back rank 0's result."""
     import pyarrow.parquet as pq
