@@ -12,7 +12,8 @@ settings (the spec sets no train block) and the task's default baselines. The ra
 validation and 20% test gives breast cancer exactly the 455 train+validation / 114 test rows of issue 12.
 Session datasets run `specs/recs.yaml` exactly as shipped on the demo generator (`rs seed`'s shop) and on
 the two generators of other structure in bench/generators.py, with the ranking baselines (popularity,
-item_to_item, session_knn).
+item_to_item, session_knn), all scored on every next-item position of the test sessions (the same
+prefixes for the model and each baseline; the interval resamples sessions: docs/evaluation.md).
 
     python -m bench quality [--quick]          figures to bench/results/quality.{json,png}
     python -m bench.quality [DIR]              the Markdown table for BENCHMARKS.md, from DIR's quality.json

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, Field
 
 from rscale.compiler.spec.evaluate import (
@@ -54,6 +55,9 @@ class LiftInterval(BaseModel):
     high: float
     resamples: int
     rows: int
+    sessions: int | None = Field(
+        None, description="Next-item ranking: the test sessions resampled (clusters of `rows` next-item positions)."
+    )
 
 
 class GateDecision(BaseModel):
@@ -97,7 +101,8 @@ def evaluate(package_dir: str | Path, plan: Plan, train: pa.Table, test: pa.Tabl
 
     names = list(plan.evaluate.metrics)
     package = ModelPackage.load(package_dir)
-    model_outputs = package_outputs(package, test)
+    scored, sessions = evaluation_rows(package.preprocessor, test)
+    model_outputs = package_outputs(package, scored)
     metrics = metric_functions.metrics_of(names, model_outputs)
     warnings: list[str] = []
     outputs: dict[str, RowOutputs] = {}
@@ -113,18 +118,29 @@ def evaluate(package_dir: str | Path, plan: Plan, train: pa.Table, test: pa.Tabl
             )
             continue
         started = time.perf_counter()
-        outputs[name] = fit_baseline(name, train, plan).outputs(test)
+        outputs[name] = fit_baseline(name, train, plan).outputs(scored)  # the model's rows, positions included
         scores[name] = metric_functions.metrics_of(names, outputs[name])
         seconds[name] = time.perf_counter() - started
     gate_metric = plan.evaluate.gate.metric if plan.evaluate.gate else names[0]
     strongest = strongest_baseline(gate_metric, scores)
     lifts = None
     if plan.evaluate.gate is not None and strongest is not None and gate_metric in metrics:
-        lifts = metric_functions.bootstrap_lift(
-            gate_metric, model_outputs, outputs[strongest], plan.evaluate.gate.resamples, seed=int(plan.train.seed)
+        lifts = paired_lifts(
+            gate_metric,
+            model_outputs,
+            outputs[strongest],
+            plan.evaluate.gate.resamples,
+            int(plan.train.seed),
+            sessions,
         )
     gate = decide_gate(
-        plan.evaluate.gate, metrics, strongest or "none", scores.get(strongest or "", {}), lifts, len(model_outputs)
+        plan.evaluate.gate,
+        metrics,
+        strongest or "none",
+        scores.get(strongest or "", {}),
+        lifts,
+        len(model_outputs),
+        None if sessions is None else test.num_rows,
     )
     return Evaluation(
         metrics=metrics,
@@ -145,6 +161,78 @@ def strongest_baseline(metric: str, scores: dict[str, dict[str, float]]) -> str 
         return None
     sign = 1.0 if higher_is_better(metric) else -1.0
     return max(finite, key=lambda name: sign * finite[name])
+
+
+# --- next-item ranking: every position of the test sessions ------------------------------------------
+def evaluation_rows(preprocessor: Any, test: pa.Table) -> tuple[pa.Table, np.ndarray | None]:
+    """The rows the model and every baseline are scored on, and for next-item ranking the session of each.
+
+    A session-ranking test row holds a history h_1..h_n and its next item t. Its evaluation points are
+    every next-item position of the session, as in the session-recommendation literature (GRU4Rec,
+    Hidasi et al. 2016; Ludewig & Jannach 2018): h_1 -> h_2, h_1..h_2 -> h_3, ..., h_1..h_n -> t, so a
+    session of n + 1 views gives n points instead of one. The expansion is a table of the same columns
+    (the history column holds each prefix, the target column its next item), handed unchanged to the model
+    and to every baseline, so both sides answer exactly the same requests; serving (one request = one
+    history) is untouched. Nulls in a history are dropped first, as the preprocessor drops them. Returns
+    (table, session index per row), or (test, None) when the task is not next-item ranking from a
+    sequence.
+    """
+    sequence = getattr(preprocessor, "sequence", None)
+    if not sequence or preprocessor.target.get("kind") != "ranking" or test.num_rows == 0:
+        return test, None
+    history = _combine(test[sequence["name"]])
+    target = _combine(test[preprocessor.target["name"]])
+    parents = pc.list_parent_indices(history).to_numpy(zero_copy_only=False)
+    items = pc.list_flatten(history)
+    valid = items.is_valid().to_numpy(zero_copy_only=False)
+    items, parents = items.filter(pa.array(valid)), parents[valid]
+    count = np.bincount(parents, minlength=test.num_rows)  # n: the history's non-null items
+    start = np.concatenate([[0], np.cumsum(count)[:-1]])
+    points = np.maximum(count, 1)  # an empty history still asks for its next item once
+    session = np.repeat(np.arange(test.num_rows), points)
+    step = np.arange(len(session)) - np.repeat(np.cumsum(points) - points, points)  # 0..points-1
+    prefix = np.where(count[session] > 0, step + 1, 0)  # the prefix h_1..h_(step+1)
+    offsets = np.concatenate([[0], np.cumsum(prefix)])
+    taken = np.repeat(start[session], prefix) + (np.arange(offsets[-1]) - np.repeat(offsets[:-1], prefix))
+    list_type = pa.large_list if pa.types.is_large_list(history.type) else pa.list_
+    values = items.take(pa.array(taken, pa.int64()))
+    offsets_array = pa.array(offsets, pa.int64() if list_type is pa.large_list else pa.int32())
+    lists = (pa.LargeListArray if list_type is pa.large_list else pa.ListArray).from_arrays(offsets_array, values)
+    inner = step + 1 < count[session]  # the next item is still in the history; else it is the target
+    candidates = pa.concat_arrays([items.cast(target.type), target])
+    nexts = candidates.take(pa.array(np.where(inner, start[session] + step + 1, len(items) + session), pa.int64()))
+    expanded = test.take(pa.array(session, pa.int64()))
+    expanded = expanded.set_column(
+        expanded.schema.get_field_index(sequence["name"]), sequence["name"], lists.cast(history.type)
+    )
+    expanded = expanded.set_column(
+        expanded.schema.get_field_index(preprocessor.target["name"]), preprocessor.target["name"], nexts
+    )
+    return expanded, session
+
+
+def paired_lifts(
+    metric: str, model: RowOutputs, baseline: RowOutputs, resamples: int, seed: int, sessions: np.ndarray | None
+) -> np.ndarray:
+    """The bootstrap's lifts. With `sessions` (next-item positions), whole SESSIONS are resampled, not
+    positions: the positions of one session share its history and are correlated, so resampling them one by
+    one would give too narrow an interval (the cluster bootstrap; Field & Welsh, 2007). Every position of a
+    session drawn c times counts c times in that resample."""
+    if sessions is None:
+        return metric_functions.bootstrap_lift(metric, model, baseline, resamples, seed=seed)
+    if len(model) != len(baseline):
+        raise ValueError(f"paired bootstrap needs the same rows: model {len(model)}, baseline {len(baseline)}")
+    sign = 1.0 if higher_is_better(metric) else -1.0
+    clusters = int(sessions.max()) + 1 if len(sessions) else 0
+    lifts = [
+        sign * (metric_functions.weighted_metric(metric, model, weights) - metric_functions.weighted_metric(metric, baseline, weights))
+        for weights in (drawn[:, sessions] for drawn in metric_functions.resample_weights(clusters, resamples, seed))
+    ]
+    return np.concatenate(lifts) if lifts else np.zeros(0)
+
+
+def _combine(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
 
 
 def package_outputs(package: Any, table: pa.Table) -> RowOutputs:
@@ -172,8 +260,10 @@ def package_outputs(package: Any, table: pa.Table) -> RowOutputs:
 
 
 def score_package(package: Any, table: pa.Table, metrics: list[str]) -> dict[str, float]:
-    """The spec's metrics of a loaded package on a table."""
-    return metric_functions.metrics_of(metrics, package_outputs(package, table))
+    """The spec's metrics of a loaded package on a table, on the same rows as `evaluate` (every next-item
+    position for session ranking), so a champion and a challenger are compared like for like."""
+    scored, _ = evaluation_rows(package.preprocessor, table)
+    return metric_functions.metrics_of(metrics, package_outputs(package, scored))
 
 
 def decide_gate(
@@ -183,6 +273,7 @@ def decide_gate(
     baseline_metrics: dict[str, float],
     lifts: np.ndarray | None = None,
     rows: int = 0,
+    sessions: int | None = None,
 ) -> GateDecision:
     """Pass or block deployment, with the numbers, the lift's interval (from `lifts`, the bootstrap's
     resampled lifts) and a sentence saying why."""
@@ -226,7 +317,9 @@ def decide_gate(
     if lifts is not None and len(lifts):
         level = confidence or REPORTED_CONFIDENCE
         low, high = np.quantile(lifts, [(1 - level) / 2, (1 + level) / 2])
-        interval = LiftInterval(confidence=level, low=float(low), high=float(high), resamples=len(lifts), rows=rows)
+        interval = LiftInterval(
+            confidence=level, low=float(low), high=float(high), resamples=len(lifts), rows=rows, sessions=sessions
+        )
     sure = not (confidence and interval is not None and interval.low < margin)
     relation = (">=" if passed else "<") if higher else ("<=" if passed else ">")
     required_text = f"{'+' if higher else '-'}{gate.min_lift:.1%}"
@@ -237,7 +330,12 @@ def decide_gate(
     if interval is not None:
         reason += (
             f"; lift {lift:+.4f}, {interval.confidence:.0%} interval [{interval.low:+.4f}, {interval.high:+.4f}] "
-            f"({interval.resamples:,} paired resamples of {interval.rows:,} test rows)"
+            + (
+                f"({interval.resamples:,} paired resamples of {interval.rows:,} test rows)"
+                if interval.sessions is None
+                else f"({interval.resamples:,} paired resamples of {interval.sessions:,} test sessions, "
+                f"{interval.rows:,} next-item positions)"
+            )
         )
         if passed and not sure:
             reason += f", whose lower end is below the required lift {margin:+.4f} (gate.confidence {confidence:g})"

@@ -13,6 +13,19 @@ item embeddings (weight tying) plus a learned per-item bias that carries popular
 softmax over the catalogue, or, when positions x items would not fit (large catalogues), a softmax over
 the batch's own targets plus a shared sample of popular items, corrected by each item's sampling
 probability (the logQ correction of sampled softmax).
+
+A hybrid, as Ludewig et al. ("Empirical analysis of session-based recommendation algorithms", 2021) found
+hybrids of neural and neighbourhood methods strongest: besides the encoder, three memories add scores
+whose weights the model learns (`model.transitions: false` turns the last two off):
+    repeats        each item already viewed, by how many views ago, plus a term from the state
+    transitions    each of the last MEMORY_ITEMS items' most frequent next items in the training split
+                   (a first-order Markov chain), log(1 + count) times a learned weight
+    neighbourhood  every item viewed so far reads its most co-occurring items (the number of training
+                   sessions containing both, as session-kNN counts them), log(1 + count) times a learned
+                   weight by views ago: the session-kNN signal over the WHOLE session, as an input
+Both memories are counted from the training split when training starts and saved with the weights; in
+training each example's own session is taken out of the counts it reads, so it learns how much to trust
+them on sessions it has not seen.
 """
 
 from __future__ import annotations
@@ -29,6 +42,7 @@ from rscale.models.task_module import TaskModule
 
 TRANSITIONS = 50  # successors kept per item in the transition memory
 MEMORY_ITEMS = 2  # the last this-many items of the session read the transition memory
+NEIGHBOURS = 50  # co-occurring items kept per item in the neighbourhood memory
 FULL_SOFTMAX_CELLS = 64 * 1024 * 1024  # positions x items above which training samples the softmax
 SAMPLED_NEGATIVES = 8192
 
@@ -36,6 +50,8 @@ SAMPLED_NEGATIVES = 8192
 class SessionRecModel(TaskModule):
     successors: torch.Tensor  # [n_items, TRANSITIONS] buffers of the transition memory
     successor_counts: torch.Tensor
+    neighbours: torch.Tensor  # [n_items, NEIGHBOURS] buffers of the neighbourhood (co-occurrence) memory
+    neighbour_counts: torch.Tensor
 
     def __init__(self, model_config: dict[str, Any]) -> None:
         super().__init__(model_config)
@@ -74,6 +90,15 @@ class SessionRecModel(TaskModule):
             self.transition_gate = nn.Linear(dim, MEMORY_ITEMS)
             nn.init.zeros_(self.transition_gate.weight)
             nn.init.zeros_(self.transition_gate.bias)
+            # the neighbourhood memory: for each item, the items that share most training sessions with it
+            # (binary session sets, as session-kNN counts them), read from EVERY item of the session so far
+            width = min(NEIGHBOURS, n_items)
+            self.register_buffer("neighbours", torch.zeros(n_items, width, dtype=torch.int64))
+            self.register_buffer("neighbour_counts", torch.zeros(n_items, width))
+            self.neighbour_recency = nn.Parameter(torch.zeros(self.max_len))  # weight by views ago
+            self.neighbour_gate = nn.Linear(dim, 1)
+            nn.init.zeros_(self.neighbour_gate.weight)
+            nn.init.zeros_(self.neighbour_gate.bias)
 
     # --- encoding ---------------------------------------------------------------------------------
     def encode_positions(self, sequence: torch.Tensor) -> torch.Tensor:
@@ -106,7 +131,42 @@ class SessionRecModel(TaskModule):
         if self.use_transitions:
             items, boost = self._transitions(sequence, states)
             scores = scores.scatter_add(1, items[rows, last], boost[rows, last].to(scores.dtype))
+            items, boost = self._neighbourhood(sequence, lengths, states, last.unsqueeze(1))
+            scores = scores.scatter_add(1, items[:, 0], boost[:, 0].to(scores.dtype))
         return scores
+
+    def _neighbourhood(
+        self,
+        sequence: torch.Tensor,
+        lengths: torch.Tensor,
+        states: torch.Tensor,
+        at: torch.Tensor,
+        session: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """For positions `at` [B, T]: the neighbours of every item viewed up to each position [B, T, L * width]
+        and their scores, log(1 + sessions shared) times a learned weight by views ago plus one by state.
+
+        This is the session-kNN signal (Jannach & Ludewig, RecSys 2017) as an input the model learns to weigh:
+        an item scores by how many training sessions it shares with each item of the current session, the
+        recent ones weighted most. With `session` (training: the whole session's items [B, L + 1]), the
+        example's own session is left out of the counts, so training sees what a new session would see.
+        """
+        batch, width = sequence.shape
+        found, counts = self.neighbours[sequence], self.neighbour_counts[sequence]  # [B, L, K]
+        if session is not None:
+            # the session itself added one to every pair of its distinct items: take it back
+            own = (found.unsqueeze(-1) == session[:, None, None, :]).any(-1) & found.ne(sequence.unsqueeze(-1))
+            counts = counts - (own & counts.gt(0)).to(counts.dtype)
+        evidence = torch.where(sequence.ge(OOV + 1).unsqueeze(-1), torch.log1p(counts), torch.zeros_like(counts))
+        position = torch.arange(width, device=sequence.device)
+        ago = at.unsqueeze(-1) - position[None, None, :]  # [B, T, L]
+        seen = ago.ge(0) & position[None, None, :].lt(lengths[:, None, None])
+        state = states.gather(1, at.clamp(min=0).unsqueeze(-1).expand(-1, -1, states.shape[-1]))  # [B, T, dim]
+        weight = self.neighbour_recency[ago.clamp(min=0, max=self.max_len - 1)] + self.neighbour_gate(state)
+        weight = torch.where(seen, weight, torch.zeros((), dtype=weight.dtype, device=weight.device))
+        scores = weight.unsqueeze(-1) * evidence.unsqueeze(1)  # [B, T, L, K]
+        items = found.unsqueeze(1).expand(-1, at.shape[1], -1, -1)
+        return items.reshape(batch, at.shape[1], -1), scores.reshape(batch, at.shape[1], -1)
 
     def _transitions(
         self, sequence: torch.Tensor, states: torch.Tensor, labels: torch.Tensor | None = None
@@ -137,6 +197,7 @@ class SessionRecModel(TaskModule):
             return
         if self.use_transitions:
             self.count_transitions(tensors["sequence"], tensors["lengths"], tensors["target"])
+            self.count_neighbours(tensors["sequence"], tensors["lengths"], tensors["target"])
         if fresh:
             self.start_from_popularity(tensors["sequence"], tensors["target"])
 
@@ -149,28 +210,51 @@ class SessionRecModel(TaskModule):
         counts[: OOV + 1] = 1.0
         self.item_bias.copy_((counts / counts.sum()).log().to(self.item_bias.device))
 
+    @staticmethod
+    def whole_sessions(sequence: torch.Tensor, lengths: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The history, then the next item: [B, L + 1], right-padded with 0."""
+        full = torch.cat([sequence, sequence.new_zeros(len(sequence), 1)], dim=1)
+        full[torch.arange(len(full), device=full.device), lengths] = target
+        return full
+
     @torch.no_grad()
     def count_transitions(self, sequence: torch.Tensor, lengths: torch.Tensor, target: torch.Tensor) -> None:
         """Fill the memory: for each item, its TRANSITIONS most frequent next items in whole training sessions."""
-        n_items, width = self.successors.shape
-        full = torch.cat([sequence, sequence.new_zeros(len(sequence), 1)], dim=1)
-        full[torch.arange(len(full)), lengths] = target
+        n_items = self.successors.shape[0]
+        full = self.whole_sessions(sequence, lengths, target)
         source, following = full[:, :-1].reshape(-1), full[:, 1:].reshape(-1)
         keep = source.ge(OOV + 1) & following.ge(OOV + 1)
-        pairs = source[keep] * n_items + following[keep]
-        codes, counts = torch.unique(pairs, return_counts=True)
-        source, following = codes // n_items, codes % n_items
-        # strongest first within each source item, then the first `width` of each
-        order = torch.argsort(source.double() * (counts.max() + 1) - counts.double(), stable=True)
-        source, following, counts = source[order], following[order], counts[order]
-        first = torch.searchsorted(source, source, right=False)
-        rank = torch.arange(len(source)) - first
-        inside = rank < width
-        self.successors.zero_()
-        self.successor_counts.zero_()
-        device = self.successors.device
-        self.successors[source[inside].to(device), rank[inside].to(device)] = following[inside].to(device)
-        self.successor_counts[source[inside].to(device), rank[inside].to(device)] = counts[inside].float().to(device)
+        codes, counts = torch.unique(source[keep] * n_items + following[keep], return_counts=True)
+        _keep_strongest(self.successors, self.successor_counts, codes // n_items, codes % n_items, counts)
+
+    @torch.no_grad()
+    def count_neighbours(self, sequence: torch.Tensor, lengths: torch.Tensor, target: torch.Tensor) -> None:
+        """Fill the neighbourhood memory: for each item, the NEIGHBOURS items in most training sessions with it
+        (each session a set: a repeat counts once), over whole sessions, pair distance by pair distance."""
+        n_items = self.neighbours.shape[0]
+        full = self.whole_sessions(sequence, lengths, target)
+        rows = torch.arange(len(full)).repeat_interleave(full.shape[1])
+        items = full.reshape(-1)
+        real = items.ge(OOV + 1)
+        codes = torch.unique(rows[real] * n_items + items[real])  # distinct (session, item), sorted by session
+        rows, items = codes // n_items, codes % n_items
+        rank = torch.arange(len(rows)) - torch.searchsorted(rows, rows)
+        sets = full.new_zeros(len(full), int(rank.max()) + 1 if len(rank) else 1)
+        sets[rows, rank] = items
+        pairs = []
+        for distance in range(1, sets.shape[1]):
+            a, b = sets[:, :-distance].reshape(-1), sets[:, distance:].reshape(-1)
+            keep = a.gt(0) & b.gt(0)
+            a, b = a[keep], b[keep]
+            pairs.append(torch.unique(torch.cat([a * n_items + b, b * n_items + a]), return_counts=True))
+        if not pairs:
+            self.neighbours.zero_()
+            self.neighbour_counts.zero_()
+            return
+        codes = torch.cat([c for c, _ in pairs])
+        codes, inverse = torch.unique(codes, return_inverse=True)
+        counts = torch.zeros(len(codes), dtype=torch.int64).index_add_(0, inverse, torch.cat([n for _, n in pairs]))
+        _keep_strongest(self.neighbours, self.neighbour_counts, codes // n_items, codes % n_items, counts)
 
     def _repeats(
         self, sequence: torch.Tensor, lengths: torch.Tensor, states: torch.Tensor
@@ -202,7 +286,11 @@ class SessionRecModel(TaskModule):
         items, boost = self._repeats(sequence, lengths, all_states)
         if self.use_transitions:
             successors, scores = self._transitions(sequence, all_states, labels)
-            items, boost = torch.cat([items, successors], dim=-1), torch.cat([boost, scores], dim=-1)
+            session = self.whole_sessions(sequence, lengths, target)
+            at = torch.arange(width, device=sequence.device).expand(len(sequence), -1)
+            neighbours, evidence = self._neighbourhood(sequence, lengths, all_states, at, session)
+            items = torch.cat([items, successors, neighbours], dim=-1)
+            boost = torch.cat([boost, scores, evidence], dim=-1)
         states, items, boost, labels = all_states[keep], items[keep], boost[keep], labels[keep]
         if len(labels) == 0:
             return all_states.sum() * 0.0
@@ -231,3 +319,22 @@ class SessionRecModel(TaskModule):
         scores = states @ self.items.weight[candidates].T + self.item_bias[candidates] - log_q
         scores = scores.scatter_add(1, torch.searchsorted(candidates, items), boost.to(scores.dtype))
         return F.cross_entropy(scores, target_index)
+
+
+def _keep_strongest(
+    ids: torch.Tensor, values: torch.Tensor, source: torch.Tensor, other: torch.Tensor, counts: torch.Tensor
+) -> None:
+    """Fill a memory ([n_items, width] ids and counts) with each source item's `width` strongest others."""
+    width = ids.shape[1]
+    ids.zero_()
+    values.zero_()
+    if not len(source):
+        return
+    # strongest first within each source item, then the first `width` of each
+    order = torch.argsort(source.double() * (counts.max() + 1) - counts.double(), stable=True)
+    source, other, counts = source[order], other[order], counts[order]
+    rank = torch.arange(len(source)) - torch.searchsorted(source, source, right=False)
+    inside = rank < width
+    device = ids.device
+    ids[source[inside].to(device), rank[inside].to(device)] = other[inside].to(device)
+    values[source[inside].to(device), rank[inside].to(device)] = counts[inside].float().to(device)

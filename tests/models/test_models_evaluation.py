@@ -77,9 +77,12 @@ def test_evaluate_recs_model_beats_popularity(tmp_path):
     assert set(evaluation.metrics) == {"hit_rate@10", "mrr@10"}
     assert evaluation.baseline == "item_to_item" and set(evaluation.baseline_metrics) == {"hit_rate@10", "mrr@10"}
     assert evaluation.gate.metric == "hit_rate@10" and evaluation.gate.model_value == evaluation.metrics["hit_rate@10"]
-    popularity = fit_baseline("popularity", train_table, plan).score(test)
-    assert evaluation.metrics["hit_rate@10"] > popularity["hit_rate@10"]
+    assert evaluation.metrics["hit_rate@10"] > evaluation.baselines["popularity"]["hit_rate@10"]
     assert evaluation.test_rows == 300
+    # scored on every next-item position of the 300 test sessions; the interval resamples the sessions
+    interval = evaluation.gate.interval
+    assert interval is not None and interval.sessions == 300 and interval.rows > 300
+    assert "300 test sessions" in evaluation.gate.reason
 
 
 def test_evaluate_compares_with_the_strongest_of_several_baselines(tmp_path):

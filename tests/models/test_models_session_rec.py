@@ -95,6 +95,43 @@ def test_transition_memory_counts_whole_sessions_and_leaves_out_its_own_transiti
     assert dict(zip(items[0, 0, :2].tolist(), scores[0, 0, :2].tolist(), strict=True)) == pytest.approx({3: np.log(2), 5: np.log(2)})
 
 
+def test_neighbourhood_memory_counts_sessions_shared_and_leaves_out_the_own_session():
+    model = SessionRecModel(_config("gru"))
+    sequence = torch.tensor([[2, 3, 3], [2, 3, 4], [5, 2, 0]])
+    model.count_neighbours(sequence, torch.tensor([3, 3, 2]), torch.tensor([6, 2, 7]))
+    # sessions as sets {2,3,6}, {2,3,4}, {2,5,7}: 2 shares 2 sessions with 3, one with each of 4, 5, 6, 7
+    shared = dict(zip(model.neighbours[2].tolist(), model.neighbour_counts[2].tolist(), strict=True))
+    assert shared[3] == 2.0 and {shared[i] for i in (4, 5, 6, 7)} == {1.0} and model.neighbours[3, 0].item() == 2
+    states = torch.zeros(1, 2, 16)  # gates start at zero, recency weights too: set the last view's weight to 1
+    with torch.no_grad():
+        model.neighbour_recency[0] = 1.0
+    items, scores = model._neighbourhood(torch.tensor([[5, 2]]), torch.tensor([2]), states, torch.tensor([[1]]))
+    read = {i: v for i, v in zip(items[0, 0].tolist(), scores[0, 0].tolist(), strict=True) if v}
+    assert read == pytest.approx({3: np.log(3), 4: np.log(2), 5: np.log(2), 6: np.log(2), 7: np.log(2)})
+    # training on session 3 ({2, 5, 7}): its own co-occurrences are taken back, 2 -> 5 and 2 -> 7 read 0
+    own = torch.tensor([[5, 2, 7]])
+    items, scores = model._neighbourhood(torch.tensor([[5, 2]]), torch.tensor([2]), states, torch.tensor([[1]]), own)
+    read = {i: v for i, v in zip(items[0, 0].tolist(), scores[0, 0].tolist(), strict=True) if v}
+    assert read == pytest.approx({3: np.log(3), 4: np.log(2), 6: np.log(2)})
+
+
+def test_training_on_sessions_that_share_no_items_reads_nothing_from_the_neighbourhood():
+    """Each BATCH session's items are its own: with the own session left out, the memory counted from BATCH
+    adds nothing in training, so the loss is that of an empty memory (serving would read the counts)."""
+    torch.manual_seed(0)
+    model = SessionRecModel(_config("gru")).eval()
+    with torch.no_grad():
+        model.neighbour_recency.fill_(1.0)
+    empty = model.training_loss(BATCH).item()
+    model.count_neighbours(BATCH["sequence"], BATCH["lengths"], BATCH["target"])
+    assert model.neighbour_counts.sum() > 0
+    assert model.training_loss(BATCH).item() == pytest.approx(empty, rel=1e-6)
+    with torch.no_grad():
+        served = model(BATCH)
+        model.neighbour_counts.zero_()
+        assert not torch.allclose(served, model(BATCH))  # serving reads the counts
+
+
 def test_the_transition_memory_is_saved_with_the_package(tmp_path):
     from rscale.models.package import ModelPackage
 
@@ -102,3 +139,4 @@ def test_the_transition_memory_is_saved_with_the_package(tmp_path):
     result = train(plan, recs_table(400, seed=1), recs_table(100, seed=2), tmp_path, progress=False)
     module = ModelPackage.load(result.package_dir).module
     assert module.successor_counts.sum().item() > 0  # counted from training, then read back by serving
+    assert module.neighbour_counts.sum().item() > 0

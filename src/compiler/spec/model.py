@@ -61,8 +61,9 @@ class SessionRecConfig(ModelConfig):
     )
     transitions: bool = Field(
         True,
-        description="Add a transition memory: each item's most frequent next items in the training split, "
-        "scored with learned weights (a sequence model and a Markov chain together).",
+        description="Add a transition memory (each item's most frequent next items in the training split) and "
+        "a neighbourhood memory (the items sharing most training sessions with each item viewed so far), scored "
+        "with learned weights: a sequence model, a Markov chain and session-kNN together.",
     )
     layers: int = Field(2, ge=1, le=12, description="Self-attention blocks (`sasrec` only).")
     heads: int = Field(1, ge=1, le=16, description="Attention heads (`sasrec` only); `dim` must divide by it.")
