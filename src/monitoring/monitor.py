@@ -172,7 +172,7 @@ def run_monitor(
         )
 
     records = [json.loads(text) for text in served.column("inputs").to_pylist()]
-    train = _load(registered, "train") if registered is not None else None
+    train = _training_split(registered) if registered is not None else None
     if train is None:
         report.notes.append("the deployed version's training split was not found in the model registry: no drift")
     elif records:
@@ -201,10 +201,16 @@ def _registered(name: str, version: str | None, report: MonitorReport, progress:
     return found
 
 
-def _load(registered: Any, artifact: str) -> pa.Table | None:
+def _training_split(registered: Any) -> pa.Table | None:
+    """The deployed version's training rows: the train part of its load step's `examples` (the table and
+    its split's row indices), or a `train` table linked by a version from before that artifact existed."""
+    from rscale.data.split import SplitTable
     from rscale.monitoring.versions import load_artifact
 
-    loaded = load_artifact(registered[1], artifact)
+    examples = load_artifact(registered[1], "examples")
+    if isinstance(examples, SplitTable):
+        return examples.part("train")
+    loaded = load_artifact(registered[1], "train")
     return loaded if isinstance(loaded, pa.Table) else None
 
 

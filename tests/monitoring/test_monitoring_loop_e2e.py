@@ -121,9 +121,9 @@ def test_a_worse_challenger_is_registered_but_production_keeps_serving(project: 
         _, challenger = _run([*small, only_device, "evaluate.gate.min_lift=0.02"], "specs/conversion.yaml")
         decision = challenger.gate
         assert challenger.baseline_metrics["auc"] < challenger.metrics["auc"] < champion.metrics["auc"]
-        assert decision["passed"] is False and "champion conversion:" in decision["reason"]
-        assert f"{challenger.metrics['auc']:.4f}" in decision["reason"]  # both figures, the champion's re-scored
-        assert "keep the champion in production" in decision["reason"]
+        assert decision.passed is False and "champion conversion:" in decision.reason
+        assert f"{challenger.metrics['auc']:.4f}" in decision.reason  # both figures, the champion's re-scored
+        assert "keep the champion in production" in decision.reason
         assert challenger.registration.stage is None  # registered, not promoted
         assert challenger.deployment.deployed is False
         assert read_state("conversion")["model_version"] == served
