@@ -298,7 +298,7 @@ class Preprocessor:
                 max_len = model_setting(plan.model, "max_len", SessionRecConfig)
                 sequence = {"name": feature.name, "vocab": feature.name, "max_len": int(max_len)}
                 items = pc.list_flatten(_combine(column))
-                if features.target.type == "categorical" and plan.task == "ranking":
+                if features.target.type == "categorical" and _task(target_kind(plan.task, "categorical")).shares_item_space:
                     # one item space: the history and the next item share embeddings and the output layer
                     items = pa.concat_arrays(
                         [items.cast(pa.string()), _combine(train[features.target.name]).cast(pa.string())]

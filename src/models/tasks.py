@@ -86,6 +86,7 @@ class Task:
     kind = "task"
     target_dtype = torch.float32
     classifies = False  # whether a baseline fits a classifier (class probabilities) or a regressor
+    shares_item_space = False  # whether the target is the next item of a sequence input (one vocabulary for both)
 
     # --- the model's output ------------------------------------------------------------------------------
     def n_outputs(self, shapes: dict[str, Any]) -> int:
@@ -382,6 +383,7 @@ class NextItemRanking(Task):
 
     kind = "ranking"
     target_dtype = torch.int64
+    shares_item_space = True
 
     def n_outputs(self, shapes: dict[str, Any]) -> int:
         return int(shapes["n_items"])
