@@ -54,6 +54,16 @@ def _task(kind: str) -> Any:
     return TASKS.load(kind)
 
 
+def left_aligned(codes: np.ndarray, starts: np.ndarray, lengths: np.ndarray, width: int) -> np.ndarray:
+    """Row i is `codes[starts[i] : starts[i] + lengths[i]]`, left-aligned and PAD-filled to `width`
+    ([rows, width] int64): one gather for every row, for the table path and the serving codec alike."""
+    positions = starts[:, None] + np.arange(width)[None, :]
+    inside = np.arange(width)[None, :] < lengths[:, None]
+    if not len(codes):
+        return np.zeros((len(lengths), width), dtype=np.int64)
+    return np.where(inside, codes[np.minimum(positions, len(codes) - 1)], PAD).astype(np.int64)
+
+
 def _vocabulary(values: pa.Array | pa.ChunkedArray, cap: int = MAX_VOCAB) -> list[str]:
     """Distinct non-null values as strings, most frequent first (ties alphabetical), capped at `cap`."""
     return _vocabulary_of_counts([_value_counts(values)], cap)
@@ -487,13 +497,7 @@ class Preprocessor:
         ends = kept_before[offsets[1:]]
         starts = np.maximum(kept_before[offsets[:-1]], ends - max_len)
         row_lengths = ends - starts
-        positions = starts[:, None] + np.arange(max_len)[None, :]
-        inside = np.arange(max_len)[None, :] < row_lengths[:, None]
-        if len(codes):
-            matrix = np.where(inside, codes[np.minimum(positions, len(codes) - 1)], PAD)
-        else:
-            matrix = np.zeros((len(lengths), max_len), dtype=np.int64)
-        return matrix.astype(np.int64), row_lengths.astype(np.int64)
+        return left_aligned(codes, starts, row_lengths, max_len), row_lengths.astype(np.int64)
 
     def _text_matrix(self, column: pa.Array) -> np.ndarray:
         """Hashed tokens, first max_tokens per row; crc32 runs once per distinct token, not per occurrence."""

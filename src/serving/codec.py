@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from rscale.models.package import RequestError
-from rscale.models.preprocess import OOV, PAD, RESERVED
+from rscale.models.preprocess import OOV, PAD, RESERVED, left_aligned
 from rscale.models.preprocess import _hash_token as hash_token  # the table path's hashing: both paths agree
 from rscale.models.tasks import task_named
 
@@ -259,15 +259,8 @@ class RequestCodec:
         lengths = np.minimum(sizes, field.max_len)
         # as wide as the longest request, not max_len: a GRU then runs only the steps that exist
         width = max(1, int(lengths.max()))
-        ends = np.cumsum(sizes)
-        starts = ends - lengths
-        positions = starts[:, None] + np.arange(width)[None, :]
-        inside = np.arange(width)[None, :] < lengths[:, None]
-        if len(codes):
-            matrix = np.where(inside, codes[np.minimum(positions, len(codes) - 1)], PAD)
-        else:
-            matrix = np.zeros((len(values), width), dtype=np.int64)
-        return torch.from_numpy(matrix.astype(np.int64)), torch.from_numpy(lengths)
+        starts = np.cumsum(sizes) - lengths
+        return torch.from_numpy(left_aligned(codes, starts, lengths, width)), torch.from_numpy(lengths)
 
     def _encode_rows(self, records: list[Any]) -> dict[str, torch.Tensor]:
         """Record by record: every problem named (record, field, value seen, what to send), or the batch."""
