@@ -12,6 +12,15 @@ from bench.report import fmt
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def speed(machine: dict) -> str:
+    """The machine's speed probe (bench.report.speed_probe), where the run recorded one."""
+    probe = machine.get("speed")
+    if not probe:
+        return ""
+    return (f"; machine: bare python start {probe['bare_python_start_s']} s, first touch of memory "
+            f"{probe['first_touch_us_per_page']} us per 4 KiB page, 2M-step Python loop {probe['python_loop_2m_s']} s")
+
+
 def tables(folder: Path) -> str:
     lines: list[str] = []
     for name in BENCHMARKS:
@@ -20,7 +29,7 @@ def tables(folder: Path) -> str:
             continue
         data = json.loads(path.read_text())
         lines += [f"#### {data['title']}", "", f"Run {data['date']}, {data['seconds']} s, load average "
-                  f"{' / '.join(map(str, data['machine']['load_average']))} at the end.", ""]
+                  f"{' / '.join(map(str, data['machine']['load_average']))} at the end{speed(data['machine'])}.", ""]
         lines += ["| goal | figure | target | met |", "|---|---:|---|---|"]
         for c in data["comparisons"]:
             met = "-" if c["met"] is None else ("yes" if c["met"] else "**no**")

@@ -7,10 +7,12 @@ Every benchmark fills a `Report`; `finish` prints one rich table of medians with
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import platform
 import statistics
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +44,42 @@ def machine() -> dict[str, Any]:
         info["uptime"] = subprocess.run(["uptime"], capture_output=True, text=True, timeout=5).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         pass
+    info["speed"] = speed_probe()
     return info
+
+
+def speed_probe(mebibytes: int = 128) -> dict[str, float]:
+    """How fast this machine is at the moment, on three things rscale's figures depend on: a fixed pure-Python
+    loop, touching memory for the first time (a page fault per 4 KiB page; on this VM the host backs guest
+    memory lazily, and the cost per page has varied from day to day), and a bare interpreter start. Ratios
+    against a baseline in the same run cancel most of it; absolute goals (seconds over a bare start) do not,
+    so every result records it beside the load average."""
+    start = time.perf_counter()
+    total = 0
+    for i in range(2_000_000):
+        total += i
+    loop_s = time.perf_counter() - start
+    pages = mebibytes * 256
+    region = mmap.mmap(-1, pages * 4096)
+    start = time.perf_counter()
+    for offset in range(0, pages * 4096, 4096):
+        region[offset] = 1
+    first_touch_s = time.perf_counter() - start
+    start = time.perf_counter()
+    for offset in range(0, pages * 4096, 4096):
+        region[offset] = 2
+    retouch_s = time.perf_counter() - start
+    region.close()
+    starts = []
+    for _ in range(3):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=False)
+        starts.append(time.perf_counter() - start)
+    return {
+        "python_loop_2m_s": round(loop_s, 4),
+        "first_touch_us_per_page": round((first_touch_s - retouch_s) / pages * 1e6, 3),
+        "bare_python_start_s": round(statistics.median(starts), 4),
+    }
 
 
 def summarise(values: list[float]) -> dict[str, float]:

@@ -32,6 +32,8 @@ def test_quick_run_writes_every_benchmark(tmp_path: Path) -> None:
         assert set(JSON_KEYS) <= set(data), name
         assert data["bench"] == name and data["quick"] is True
         assert data["rows"] and data["comparisons"], name
+        probe = data["machine"]["speed"]  # the machine's speed at the time, beside the load average
+        assert probe["first_touch_us_per_page"] > 0 and probe["bare_python_start_s"] > 0, (name, probe)
         for row in data["rows"]:
             assert set(ROW_KEYS) <= set(row), (name, row)
             assert row["min"] <= row["median"] <= row["max"], (name, row)
