@@ -9,6 +9,15 @@ Children run with bytecode caching on (PYTHONDONTWRITEBYTECODE removed from thei
 run writes rscale's .pyc files as installing the package does; without them each start compiles rscale's
 modules from source again. The warm-up also fills `.rs/cache/sql/` in the work folder, as any earlier compile
 of the same query does; the "first compile" case runs with that cache emptied before each run.
+
+Machine-speed reference. This machine is shared and its speed drifts from day to day (a bare `python -c pass`
+has taken 0.021 s on one day and 0.03 to 0.054 s on another, for the same interpreter), so a figure in seconds
+from one day cannot be held against another day's. Each run therefore also times a fixed child,
+`python -c "import pydantic, typer, rich.console, ruamel.yaml"`: the third-party libraries `rs validate` loads,
+and none of rscale's code, so its cost moves with the machine (and with those libraries' versions, which
+`uv.lock` pins) but never with a change to rscale. Its CPU seconds over bare are reported as their own row,
+and each `rs validate` goal row also gives the case's CPU seconds over bare as a multiple of the reference's:
+two runs on machines (or days) of different speed compare by that multiple, not by seconds.
 """
 
 from __future__ import annotations
@@ -31,12 +40,16 @@ CONTRACT = "rs validate recs (data contract)"
 FIRST = "rs validate recs --offline, first compile"
 RS = "import sys; import rscale.cli.main as m; import rscale.cli.spec; sys.argv = ['rs', *sys.argv[1:]]; m.main()"
 BARE = "python -c pass"
+REFERENCE = "reference: pydantic, typer, rich, ruamel"  # the exact child: REFERENCE_CODE
+REFERENCE_CODE = "import pydantic, typer, rich.console, ruamel.yaml"
+IN_REFERENCES = ("rs validate recs --offline", CONTRACT)  # also reported as a multiple of the reference
 
 
 def all_cases() -> dict[str, list[str]]:
     python = sys.executable
     return {
         BARE: [python, "-c", "pass"],
+        REFERENCE: [python, "-c", REFERENCE_CODE],
         "rs --help": [python, "-c", RS, "--help"],
         "rs validate recs --offline": [python, "-c", RS, "validate", "specs/recs.yaml", "--offline"],
         FIRST: [python, "-c", RS, "validate", "specs/recs.yaml", "--offline"],
@@ -95,18 +108,28 @@ def run(quick: bool, work: Path) -> Report:
     for name in commands:
         report.row(name, "s", wall[name], cpu_median_s=statistics.median(cpu[name]))
     bare_wall, bare_cpu = report.median(BARE), statistics.median(cpu[BARE])
+    reference_cpu = statistics.median(cpu[REFERENCE]) - bare_cpu  # the machine's speed today, in CPU seconds
+    report.compare(f"{REFERENCE}: CPU over bare", reference_cpu, None, unit="s", higher_is_better=False,
+                   detail="a fixed child that no rscale change moves: the machine-speed reference")
     for name in commands:
         if name.startswith("rs validate") or name.startswith("rs compile"):
             goal = TARGET_CONTRACT_OVER_BARE_S if name == CONTRACT else (
                 TARGET_OVER_BARE_S if name.startswith("rs validate") else None)
+            cpu_over = statistics.median(cpu[name]) - bare_cpu
+            multiple = cpu_over / reference_cpu if reference_cpu > 0 else float("nan")
             report.compare(f"{name}: over bare", report.median(name) - bare_wall, goal, unit="s",
                            higher_is_better=False,
-                           detail=f"CPU seconds over bare: {statistics.median(cpu[name]) - bare_cpu:.3f}")
+                           detail=f"CPU seconds over bare: {cpu_over:.3f} ({multiple:.2f} x the reference's)")
+            if name in IN_REFERENCES:
+                report.compare(f"{name}: CPU over bare, x reference", multiple, None, unit="x", higher_is_better=False,
+                               detail=f"{cpu_over:.3f} s / {reference_cpu:.3f} s")
     report.notes.append("each figure is a whole process (what a person waits for), medians over interleaved runs; "
                         "rows carry the child's CPU seconds too, steadier than wall time on a shared machine")
     report.notes.append("children load rscale from .pyc files (as installed) and find the query's transpilation in "
                         f".rs/cache/sql/ (kept by any earlier compile of it), except `{FIRST}`, which starts "
                         "without that cache and imports and runs sqlglot")
+    report.notes.append(f"`{REFERENCE}` is the machine-speed reference (`python -c \"{REFERENCE_CODE}\"`): runs "
+                        "on days of different machine speed compare by the `x reference` rows, not by seconds")
     return report
 
 
@@ -120,7 +143,7 @@ def chart(report: Report, path: Path) -> None:
     names = [r["case"] for r in report.rows]
     medians = [r["median"] for r in report.rows]
     errors = [[r["median"] - r["min"] for r in report.rows], [r["max"] - r["median"] for r in report.rows]]
-    ax.barh(names, medians, xerr=errors, color=["#9e9e9e"] + ["#1565c0"] * (len(names) - 1), capsize=3)
+    ax.barh(names, medians, xerr=errors, color=["#9e9e9e" if n in (BARE, REFERENCE) else "#1565c0" for n in names], capsize=3)
     bare = report.rows[0]["median"]
     ax.axvline(bare + TARGET_OVER_BARE_S, color="black", linestyle="--", linewidth=1)
     ax.text(bare + TARGET_OVER_BARE_S, -0.6, " goal for validate", fontsize=7)

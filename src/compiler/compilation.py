@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rscale.compiler.errors import Location, Problem, SpecError
-from rscale.compiler.inference import Inferred
 from rscale.compiler.load import Document, load_file
 from rscale.compiler.overrides import apply, expand
 from rscale.compiler.plan import Plan, build_plan
 from rscale.compiler.spec import Spec
 from rscale.compiler.stack import StackSpec, load_stack
 from rscale.compiler.validate import validate
+
+if TYPE_CHECKING:  # inference and the contract (and the warehouse profile) are imported only when they run
+    from rscale.compiler.inference import Inferred
 
 
 @dataclass
@@ -111,11 +113,8 @@ def _resolve(
 ) -> tuple[Spec, list[Inferred]]:
     """Infer the features' types from the warehouse (when the spec leaves them out), fill in the defaults
     that follow from the task, and run the cross-field checks that needed both."""
-    from rscale.compiler.contract import query_profile
     from rscale.compiler.crossfield import run_checks
     from rscale.compiler.defaults import with_defaults
-    from rscale.compiler.inference import resolve_features
-    from rscale.compiler.spec.features import FeaturesSpec
     from rscale.compiler.validate import locate
 
     explained: list[Inferred] = []
@@ -136,6 +135,10 @@ def _resolve(
                     ))
                 ]
             )
+        from rscale.compiler.contract import query_profile  # only here: the warehouse is asked
+        from rscale.compiler.inference import resolve_features
+        from rscale.compiler.spec.features import FeaturesSpec
+
         sql = _warehouse_sql(spec, doc, stack)
         if sql not in profiles:
             profiles[sql] = query_profile(stack, sql, doc)
