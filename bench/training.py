@@ -87,10 +87,10 @@ def rscale_fit(plan: Any, train: pa.Table, validation: pa.Table, workdir: Path) 
 def hand_fit(plan: Any, train: pa.Table, validation: pa.Table, workdir: Path) -> tuple[list[float], float]:
     """The loop a person writes: encode once, shuffle indices, slice batches, the model's loss, backward, step."""
     import torch
-    import torch.nn.functional as F
 
     from rscale.models.package import build_module, model_config_for
     from rscale.models.preprocess import Preprocessor
+    from rscale.models.task_module import task_loss
 
     started = time.perf_counter()
     torch.manual_seed(plan.train.seed)
@@ -99,15 +99,9 @@ def hand_fit(plan: Any, train: pa.Table, validation: pa.Table, workdir: Path) ->
     model = build_module(config)
     tensors = preprocessor.transform(train)
     held_out = preprocessor.transform(validation)
-    kind = config["shapes"]["target_kind"]
     optim = config["optim"]
     optimizer = torch.optim.AdamW(model.parameters(), lr=optim["lr"], weight_decay=optim["weight_decay"])
     batch_size, rows = plan.train.batch_size, train.num_rows
-
-    def loss_of(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if kind == "binary":
-            return F.binary_cross_entropy_with_logits(output.reshape(-1), target)
-        return F.cross_entropy(output, target, ignore_index=1)
 
     def batch_at(source: dict[str, torch.Tensor], index: torch.Tensor) -> dict[str, torch.Tensor]:
         batch = {name: tensor[index] for name, tensor in source.items()}
@@ -133,7 +127,8 @@ def hand_fit(plan: Any, train: pa.Table, validation: pa.Table, workdir: Path) ->
         with torch.no_grad():
             for index in torch.arange(validation.num_rows).split(max(batch_size, 1024)):
                 batch = batch_at(held_out, index)
-                loss_of(model(batch), batch["target"])
+                # the validation loss rscale's loop computes (its model's task's loss); outside the timed span
+                task_loss(model, model(batch), batch["target"])
     workdir.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), workdir / "hand.pt")
     return rates, time.perf_counter() - started

@@ -10,10 +10,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rscale.compiler.spec import Spec
 from rscale.compiler.spec.evaluate import EvaluateSpec, Gate
+
+if TYPE_CHECKING:
+    from rscale.compiler.plan import Plan
 
 # The task's metrics (the first one is gated); the baselines are the task's defaults in evaluate.BASELINES.
 DEFAULT_METRICS = {
@@ -50,7 +53,7 @@ def with_defaults(spec: Spec) -> Spec:
     return spec.model_copy(update=update) if update else spec
 
 
-def explain_defaults(plan: Any, written: dict[str, Any]) -> list[tuple[str, Any, str]]:
+def explain_defaults(plan: Plan, written: dict[str, Any]) -> list[tuple[str, Any, str]]:
     """(section, value the plan holds, why) for each section the spec left out, and a split without `by`."""
     out: list[tuple[str, Any, str]] = []
     for section in SECTIONS:

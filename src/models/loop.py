@@ -24,13 +24,16 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from pydantic import BaseModel
 
 from rscale.models import metrics as metric_functions
 from rscale.models.task_module import TaskModule, task_loss, task_metrics, task_summary
+
+if TYPE_CHECKING:
+    from rscale.models.training import FitSettings
 
 TIE_BREAK = 1e-9  # see rscale.models.training.TieBreak: metric -/+ TIE_BREAK * val_loss picks the best epoch
 
@@ -65,31 +68,31 @@ def fit(
     module: TaskModule,
     train_tensors: dict[str, torch.Tensor],
     val_tensors: dict[str, torch.Tensor] | None,
+    settings: FitSettings,
     *,
-    batch_order: Any,
-    val_batch_size: int,
-    max_epochs: int,
-    watch: Watch | None,
-    patience: int | None,
-    tie_break_of: str | None,
-    checkpoints: Path,
-    resume: Path | None,
     history: list[dict[str, float]],
-    on_epoch: Callable[[list[dict[str, float]]], None],
+    on_epoch: Callable[[list[dict[str, float]]], None] | None,
     progress: Any = None,
 ) -> LoopResult:
-    """Train `module` for up to `max_epochs` epochs; after each, validate, log, checkpoint and check patience.
+    """Train `module` for up to `settings.max_epochs` epochs; after each, validate, log, checkpoint and check
+    patience, as `settings` says (rscale.models.training.FitSettings, which the Trainer path reads too).
 
-    `batch_order` yields the index tensors of one epoch's batches (rscale.models.training.BatchOrder);
-    `watch` is None without validation (the last epoch is kept); `tie_break_of`: the metric that
-    `watch.monitor` (`<metric>_tie_break`) breaks ties of with val_loss, if any. `progress`: a rich Progress.
+    Batches are slices of `train_tensors` in seeded shuffles per epoch (rscale.models.training.BatchOrder);
+    without validation tensors the last epoch is kept; `settings.tie_break_of`: the metric that
+    `settings.monitor` (`<metric>_tie_break`) breaks ties of with val_loss, if any. `on_epoch` receives the
+    history after each epoch (None: nothing to write). `progress`: a rich Progress.
     """
-    from rscale.models.training import LAST, TensorBatches
+    from rscale.models.training import LAST, BatchOrder, TensorBatches
+
+    max_epochs, patience, tie_break_of = settings.max_epochs, settings.patience, settings.tie_break_of
+    checkpoints, resume = settings.checkpoints, settings.resume
+    watch = Watch(monitor=settings.monitor, mode=settings.mode) if val_tensors is not None else None
 
     torch_optimizer = module.configure_optimizers()
     model, optimizer = fabric.setup(module, torch_optimizer)
     net: TaskModule = model.module  # the module itself: its own methods, no wrapper in between
     dataset = TensorBatches(train_tensors)
+    batch_order = BatchOrder(len(dataset), settings.batch_size, True, settings.seed)
     # Fabric's optimiser wrapper routes step() through the strategy and the precision plugin: about 60 us a
     # step on these CPUs (8% of a small MLP's step), and needed only where the plugin scales gradients
     # (16-mixed's GradScaler). Without a scaler its step is torch's step, so the loop calls that directly.
@@ -138,7 +141,7 @@ def fit(
         entry: dict[str, float] = {"train_loss": float((torch.stack(losses).float() * weights).sum() / weights.sum())}
         train_seconds = time.perf_counter() - started  # after float(): a GPU's queued steps are done by then
         if val_tensors is not None:
-            entry.update(validate(fabric, net, val_tensors, val_batch_size))
+            entry.update(validate(fabric, net, val_tensors, settings.val_batch_size))
             if tie_break_of is not None and watch is not None and tie_break_of in entry:
                 sign = -1.0 if watch.mode == "max" else 1.0
                 entry[watch.monitor] = entry[tie_break_of] + sign * TIE_BREAK * entry["val_loss"]
@@ -164,7 +167,8 @@ def fit(
         save(fabric, checkpoints / LAST, model, optimizer, epoch, global_step, watch)
         # a resumed run replays any epoch its checkpoint had not yet saved when the first run was killed
         history = [h for h in history if int(h["epoch"]) < epoch] + [entry]
-        on_epoch(history)
+        if on_epoch is not None:
+            on_epoch(history)
         if stop:
             break
     for logger in fabric.loggers:

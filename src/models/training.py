@@ -4,8 +4,9 @@ Inputs are encoded once into tensors, and batches are slices of them (no worker 
 collation). rscale's built-in models train on one device in a Lightning Fabric loop (rscale.models.loop,
 which says why: it runs at the speed of a hand-written loop through public API only); a user's own
 LightningModule (rscale.models.custom) and multi-GPU DDP train with the Lightning Trainer, as Lightning
-documents it. Both are configured from `plan.hardware` and `plan.train`, keep the same history, best
-epoch and checkpoints, and a re-run in the same workdir resumes from `checkpoints/last.ckpt`.
+documents it. Both read one `FitSettings` record, built once from `plan.hardware` and `plan.train`, keep
+the same history, best epoch and checkpoints, and a re-run in the same workdir resumes from
+`checkpoints/last.ckpt`.
 Multi-GPU DDP (`hardware.launcher == "subprocess"`) never runs in the calling process: it is launched
 as `torchrun ... -m rscale.models.launch <workdir>`, because DDP inside a ZenML step re-executes the
 pipeline for every extra rank.
@@ -23,8 +24,9 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 import pytorch_lightning as pl
@@ -36,6 +38,7 @@ from rscale.models.task_module import TaskModule, TaskSteps
 
 if TYPE_CHECKING:
     from rscale.compiler.plan import Plan
+    from rscale.compiler.spec.train import TrainSettings
 
 CHECKPOINTS = "checkpoints"
 LAST = "last.ckpt"
@@ -44,6 +47,7 @@ DDP_JOB = "ddp"
 RESULT = "result.json"
 HISTORY = "history.json"
 DDP_ACCELERATOR_ENV = "RS_DDP_ACCELERATOR"  # tests: "cpu" runs the DDP child on CPU processes with gloo
+VAL_BATCH_MIN = 1024  # validation has no gradients to keep: its batches are at least this big
 
 
 class TrainResult(BaseModel):
@@ -58,6 +62,73 @@ class TrainResult(BaseModel):
     resumed_from: str | None = None
     settings: dict[str, Any] = {}
     warnings: list[str] = []
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """What both fit paths (the Fabric loop and the Trainer) train with, built once from the plan by
+    `fit_settings`, so the two read one record and neither keeps a default of its own.
+
+    `monitor` is what the best checkpoint and early stopping follow: the spec's monitored metric, or
+    `<metric>_tie_break` (TieBreak) when `tie_break_of` names that metric. `patience` None: no early stopping
+    (the spec turned it off, or there are no validation rows). `history_path` None: this process does not
+    write the history (a DDP rank other than 0).
+    """
+
+    train: TrainSettings  # epochs, batch size, monitored metric and patience as the spec gives or derives them
+    accelerator: str
+    devices: int
+    strategy: str
+    precision: Literal["32-true", "bf16-mixed", "16-mixed", "64-true"]  # plan.hardware.precision's values
+    seed: int
+    max_epochs: int
+    batch_size: int
+    val_batch_size: int
+    validates: bool
+    monitor: str
+    mode: Literal["min", "max"]
+    tie_break_of: str | None
+    patience: int | None
+    checkpoints: Path
+    resume: Path | None
+    history_path: Path | None
+
+
+def fit_settings(
+    plan: Plan,
+    rows: int,
+    workdir: Path,
+    *,
+    validates: bool,
+    resume: Path | None,
+    writes_history: bool = True,
+    accelerator: str | None = None,
+    devices: int | None = None,
+    strategy: str | None = None,
+) -> FitSettings:
+    """The FitSettings of `plan` for `rows` training rows; `accelerator`, `devices` and `strategy` replace the
+    plan's hardware where given (a DDP child runs the plan's devices as torchrun's ranks)."""
+    train = training_settings(plan, rows)
+    tie_break_of = train.monitor if train.monitor != "val_loss" and validates else None
+    return FitSettings(
+        train=train,
+        accelerator=accelerator or plan.hardware.accelerator,
+        devices=devices or plan.hardware.devices,
+        strategy=strategy or plan.hardware.strategy,
+        precision=plan.hardware.precision,
+        seed=plan.train.seed,
+        max_epochs=train.max_epochs,
+        batch_size=train.batch_size,
+        val_batch_size=max(train.batch_size, VAL_BATCH_MIN),
+        validates=validates,
+        monitor=TieBreak(tie_break_of, train.mode).name if tie_break_of is not None else train.monitor,
+        mode=train.mode,
+        tie_break_of=tie_break_of,
+        patience=train.patience if validates else None,
+        checkpoints=workdir / CHECKPOINTS,
+        resume=resume,
+        history_path=workdir / HISTORY if writes_history else None,
+    )
 
 
 # --- batches --------------------------------------------------------------------------------------
@@ -222,28 +293,19 @@ def train_in_process(
     module = build_module(model_config)
     has_validation = validation is not None and validation.num_rows > 0
     val_tensors = preprocessor.transform(validation) if has_validation else None
-    settings = training_settings(plan, train.num_rows)
-    monitor, mode = settings.monitor, settings.mode
-    tie_break_of = monitor if monitor != "val_loss" and has_validation else None
-    if tie_break_of is not None:
-        monitor = TieBreak(tie_break_of, mode).name
+    settings = fit_settings(plan, train.num_rows, workdir, validates=has_validation, resume=resume,
+                            writes_history=rank == 0, accelerator=accelerator, devices=devices, strategy=strategy)
     history_path = workdir / HISTORY
     earlier = json.loads(history_path.read_text()) if resume and history_path.exists() else []
-    accelerator = accelerator or plan.hardware.accelerator
-    devices = devices or plan.hardware.devices
-    strategy = strategy or plan.hardware.strategy
-    patience = settings.patience if plan.train.early_stopping and has_validation else None
 
-    if isinstance(module, TaskModule) and world_size == 1 and devices == 1:
-        run = _fit_in_loop(plan, module, train_tensors, val_tensors, settings, accelerator, checkpoints,
-                           resume, earlier, history_path, monitor, mode, tie_break_of, patience, loggers, progress)
+    if isinstance(module, TaskModule) and world_size == 1 and settings.devices == 1:
+        run = _fit_in_loop(module, train_tensors, val_tensors, settings, earlier, loggers, progress)
     else:
-        run = _fit_with_trainer(plan, module, model_config, train_tensors, val_tensors, settings, accelerator,
-                                devices, strategy, checkpoints, resume, earlier, history_path if rank == 0 else None,
-                                monitor, mode, tie_break_of, patience, loggers, progress)
+        run = _fit_with_trainer(module, model_config, train_tensors, val_tensors, settings, earlier, loggers, progress)
     history, best_checkpoint, world_size, is_global_zero, trained = run
 
-    best_epoch = _best_epoch(history, monitor, mode) if has_validation else (history[-1]["epoch"] if history else None)
+    best_epoch = (_best_epoch(history, settings.monitor, settings.mode) if has_validation
+                  else (history[-1]["epoch"] if history else None))
     if best_checkpoint and Path(best_checkpoint).exists():
         state = torch.load(best_checkpoint, map_location="cpu", weights_only=False)["state_dict"]
         module.load_state_dict(state)
@@ -262,8 +324,8 @@ def train_in_process(
         checkpoint=str(last) if last.exists() else None,
         world_size=world_size,
         resumed_from=str(resume) if resume else None,
-        settings=settings.model_dump(),
-        warnings=training_warnings(settings, history, best_epoch),
+        settings=settings.train.model_dump(),
+        warnings=training_warnings(settings.train, history, best_epoch),
     )
 
 
@@ -272,20 +334,11 @@ Fitted = tuple[list[dict[str, float]], str | None, int, bool, Any]  # history, b
 
 
 def _fit_in_loop(
-    plan: Plan,
-    module: Any,
+    module: TaskModule,
     train_tensors: dict[str, torch.Tensor],
     val_tensors: dict[str, torch.Tensor] | None,
-    settings: Any,
-    accelerator: str,
-    checkpoints: Path,
-    resume: Path | None,
+    settings: FitSettings,
     earlier: list[dict[str, float]],
-    history_path: Path,
-    monitor: str,
-    mode: str,
-    tie_break_of: str | None,
-    patience: int | None,
     loggers: Sequence,
     progress: bool,
 ) -> Fitted:
@@ -295,48 +348,29 @@ def _fit_in_loop(
 
     from rscale.models import loop
 
+    history_path = settings.history_path
     fabric = _configured(
-        lambda: Fabric(accelerator=accelerator, devices=1, strategy="auto", precision=plan.hardware.precision,
+        lambda: Fabric(accelerator=settings.accelerator, devices=1, strategy="auto", precision=settings.precision,
                        loggers=list(loggers) or None)
     )
-    checkpoints.mkdir(parents=True, exist_ok=True)
-    order = BatchOrder(len(TensorBatches(train_tensors)), settings.batch_size, True, plan.train.seed)
+    settings.checkpoints.mkdir(parents=True, exist_ok=True)
     with loop.progress_display(progress) as display:
         result = loop.fit(
-            fabric, module, train_tensors, val_tensors,
-            batch_order=order,
-            val_batch_size=max(settings.batch_size, 1024),
-            max_epochs=settings.max_epochs,
-            watch=loop.Watch(monitor=monitor, mode=mode) if val_tensors is not None else None,
-            patience=patience,
-            tie_break_of=tie_break_of,
-            checkpoints=checkpoints,
-            resume=resume,
+            fabric, module, train_tensors, val_tensors, settings,
             history=earlier,
-            on_epoch=lambda history: write_json(history_path, history),
+            on_epoch=(lambda history: write_json(history_path, history)) if history_path is not None else None,
             progress=display,
         )
     return result.history, result.best_checkpoint, 1, True, module
 
 
 def _fit_with_trainer(
-    plan: Plan,
-    module: Any,
+    module: pl.LightningModule,
     model_config: dict[str, Any],
     train_tensors: dict[str, torch.Tensor],
     val_tensors: dict[str, torch.Tensor] | None,
-    settings: Any,
-    accelerator: str,
-    devices: int,
-    strategy: str,
-    checkpoints: Path,
-    resume: Path | None,
+    settings: FitSettings,
     earlier: list[dict[str, float]],
-    history_path: Path | None,
-    monitor: str,
-    mode: str,
-    tie_break_of: str | None,
-    patience: int | None,
     loggers: Sequence,
     progress: bool,
 ) -> Fitted:
@@ -356,34 +390,35 @@ def _fit_with_trainer(
     if not isinstance(module, (TaskModule, TaskSteps)) and not has_own_steps(module):
         module = TaskTraining(module, model_config)
     own_validation = type(module).validation_step is not pl.LightningModule.validation_step
-    train_loader = batch_loader(train_tensors, settings.batch_size, True, plan.train.seed, rank, world_size)
+    train_loader = batch_loader(train_tensors, settings.batch_size, True, settings.seed, rank, world_size)
     val_loader = (
-        batch_loader(val_tensors, max(settings.batch_size, 1024), False)
+        batch_loader(val_tensors, settings.val_batch_size, False)
         if val_tensors is not None and own_validation
         else None
     )
     validates = val_loader is not None
     checkpoint = ModelCheckpoint(
-        dirpath=checkpoints,
+        dirpath=settings.checkpoints,
         filename="best",
-        monitor=monitor if validates else None,
-        mode=mode,
+        monitor=settings.monitor if validates else None,
+        mode=settings.mode,
         save_last=True,
         save_top_k=1,
         enable_version_counter=False,
     )
-    recorder = HistoryRecorder(earlier, history_path)
-    callbacks: list[Any] = ([TieBreak(tie_break_of, mode)] if tie_break_of and validates else []) + [checkpoint, recorder]
-    if patience is not None and validates:
-        callbacks.append(EarlyStopping(monitor=monitor, patience=patience, mode=mode))
+    recorder = HistoryRecorder(earlier, settings.history_path)
+    tie_break = [TieBreak(settings.tie_break_of, settings.mode)] if settings.tie_break_of and validates else []
+    callbacks: list[pl.Callback] = [*tie_break, checkpoint, recorder]
+    if settings.patience is not None and validates:
+        callbacks.append(EarlyStopping(monitor=settings.monitor, patience=settings.patience, mode=settings.mode))
     if progress:
         callbacks.append(RichProgressBar(leave=True))
     trainer = _configured(
         lambda: pl.Trainer(
-            accelerator=accelerator,
-            devices=devices,
-            strategy=strategy,
-            precision=plan.hardware.precision,
+            accelerator=settings.accelerator,
+            devices=settings.devices,
+            strategy=settings.strategy,
+            precision=settings.precision,
             max_epochs=settings.max_epochs,
             logger=list(loggers) if loggers else False,
             callbacks=callbacks,
@@ -392,9 +427,10 @@ def _fit_with_trainer(
             use_distributed_sampler=False,
             num_sanity_val_steps=0,
             log_every_n_steps=max(1, min(50, len(train_loader))),
-            default_root_dir=str(checkpoints.parent),
+            default_root_dir=str(settings.checkpoints.parent),
         )
     )
+    resume = settings.resume
     _configured(lambda: trainer.fit(module, train_loader, val_loader, ckpt_path=str(resume) if resume else None))
     best = checkpoint.best_model_path or None
     if best and module is not trained:  # TaskTraining's checkpoint: the user's module is its `model.` child
@@ -417,7 +453,7 @@ def _configured(make: Any) -> Any:
         raise
 
 
-def training_settings(plan: Plan, rows: int) -> Any:
+def training_settings(plan: Plan, rows: int) -> TrainSettings:
     """The plan's epochs, batch size and early stopping, derived from `rows` where the spec left them out; the
     best epoch follows the gate's metric on validation (else the first spec metric). A custom module may
     validate with its own step, which need not log the spec's metrics: it is monitored on val_loss."""
@@ -426,7 +462,7 @@ def training_settings(plan: Plan, rows: int) -> Any:
     return plan.train.settings(rows, metric)
 
 
-def training_warnings(settings: Any, history: list[dict[str, float]], best_epoch: float | None) -> list[str]:
+def training_warnings(settings: TrainSettings, history: list[dict[str, float]], best_epoch: float | None) -> list[str]:
     """What the user should change: a best epoch that is the last one means training stopped too soon."""
     if not history or best_epoch is None or len(history) < settings.max_epochs:
         return []

@@ -12,16 +12,21 @@ the run records `rs run` writes (`history`) and the endpoint records under `.rs/
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from rscale.compiler.stack import PriceTable, load_prices, price_table
+from rscale.compiler.stack import PriceTable, StackSpec, load_prices, price_table
 from rscale.planning.cost import Estimate, Prices, prices_header, serving_cost, training_cost
 from rscale.planning.endpoint_change import EndpointPlan, endpoint_change
 from rscale.planning.history import RunRecord, load_runs
 from rscale.planning.predict import KeyChange, StepPlan, key_changes, predict_steps, spec_of
 from rscale.planning.steps import step_keys
+
+if TYPE_CHECKING:
+    from rscale.compiler.plan import Plan
+    from rscale.compiler.spec.root import ServingSpec
 
 
 class MemberPlan(BaseModel):
@@ -51,7 +56,7 @@ class PlanReport(BaseModel):
         return len(self.members) > 1 or any(m.swept for m in self.members)
 
 
-def fingerprint_of(plan: Any) -> tuple[str | None, str | None]:
+def fingerprint_of(plan: Plan) -> tuple[str | None, str | None]:
     """The data fingerprint the run would key its data steps on, or None and why it could not be taken."""
     from rscale.errors import RscaleError
     from rscale.warehouses import connect
@@ -72,7 +77,7 @@ def _baseline(runs: list[RunRecord], against: Literal["last", "production"]) -> 
 
 
 def plan_runs(
-    plans: list[Any],
+    plans: Sequence[Plan],
     *,
     prices: str | PriceTable | None = None,
     against: Literal["last", "production"] = "last",
@@ -124,11 +129,17 @@ def plan_runs(
         endpoint=endpoint,
         serving=serving_cost(first.serving, table, requests_per_month),
         prices=prices_header(table, first.stack.serving.region) if table else None,
-        total_training=(None if None in lows else sum(lows), None if None in highs else sum(highs)),  # type: ignore[arg-type]
+        total_training=(_total(lows), _total(highs)),
     )
 
 
-def _stack_prices(stack: Any) -> PriceTable | None:
+def _total(costs: list[float | None]) -> float | None:
+    """The sum of the members' costs, or None when any one of them is unknown."""
+    known = [c for c in costs if c is not None]
+    return sum(known) if len(known) == len(costs) else None
+
+
+def _stack_prices(stack: StackSpec) -> PriceTable | None:
     """The stack's price table; a plan read back from plan.json has lost it (prices stay out of plans), so the
     stack file is read again then."""
     from rscale.compiler.errors import SpecError
@@ -149,7 +160,7 @@ def _served_hash(name: str) -> str | None:
     return None if state is None else state.get("plan_hash")
 
 
-def _serving_of(record: RunRecord) -> Any:
+def _serving_of(record: RunRecord) -> ServingSpec:
     from rscale.compiler.plan import Plan
 
     return Plan.model_validate(record.plan).serving

@@ -7,12 +7,17 @@ rows and requests assumed. Nothing here is a bill; it is arithmetic a person can
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from rscale.compiler.spec.serving import AutoscalingTier, CustomTier, LocalTier, ServerlessTier
 from rscale.compiler.stack import PriceTable
 from rscale.planning.history import RunRecord, hardware_label
+
+if TYPE_CHECKING:
+    from rscale.compiler.plan import Plan
+    from rscale.compiler.spec.root import ServingSpec
 
 
 class Estimate(BaseModel):
@@ -50,7 +55,7 @@ def prices_header(table: PriceTable, stack_region: str | None) -> Prices:
                   currency=table.currency, note=note)
 
 
-def training_cost(plan: Any, table: PriceTable | None, runs: list[RunRecord], reused: bool) -> Estimate:
+def training_cost(plan: Plan, table: PriceTable | None, runs: list[RunRecord], reused: bool) -> Estimate:
     """Instance price x expected hours. Hours = train rows x epochs / measured samples/s of this use case."""
     hardware = plan.hardware
     label = hardware_label(hardware)
@@ -63,7 +68,8 @@ def training_cost(plan: Any, table: PriceTable | None, runs: list[RunRecord], re
     speed = (same or measured)[-1] if measured else None
     hours = None
     if speed is not None:
-        epochs = plan.train.max_epochs
+        # a spec without max_epochs gets them from the training row count, as training will derive them
+        epochs = plan.train.settings(speed.train_rows, None).max_epochs
         seconds = speed.train_rows * epochs / speed.samples_per_second
         hours = seconds / 3600
         assumptions.append(
@@ -94,16 +100,16 @@ def training_cost(plan: Any, table: PriceTable | None, runs: list[RunRecord], re
     return Estimate(what="training", instance=instance, low=cost, high=cost, hours=hours + startup, assumptions=assumptions)
 
 
-def serving_cost(serving: Any, table: PriceTable | None, requests_per_month: int | None = None) -> Estimate:
-    """A month of the tier: serverless by memory x request time x requests; instances x hours at min and max."""
-    tier = serving.tier
-    if tier == "local":
+def serving_cost(serving: ServingSpec, table: PriceTable | None, requests_per_month: int | None = None) -> Estimate:
+    """A month of the tier: serverless by memory x request time x requests; instances x hours at min and max.
+    A tier registered by a plugin has no cost model here: the estimate says so instead of guessing."""
+    if isinstance(serving, LocalTier):
         return Estimate(what="serving", low=0.0, high=0.0, assumptions=["local endpoint on this machine: no instance price"])
     if table is None:
         return Estimate(what="serving", assumptions=["the stack has no price table"])
     a = table.assumptions
     hours = a.hours_per_month
-    if tier == "serverless":
+    if isinstance(serving, ServerlessTier):
         requests = a.requests_per_month if requests_per_month is None else requests_per_month
         gb = serving.memory_mb / 1024
         assumptions = [f"{requests:,} requests/month of {a.request_ms:g} ms each, {serving.memory_mb} MB memory "
@@ -125,9 +131,13 @@ def serving_cost(serving: Any, table: PriceTable | None, requests_per_month: int
                 assumptions.append(f"provisioned concurrency {serving.provisioned_concurrency} kept warm all month")
         return Estimate(what="serving", low=0.0 if not serving.provisioned_concurrency else cost, high=cost,
                         assumptions=assumptions)
+    if isinstance(serving, AutoscalingTier):
+        low_n, high_n = serving.min_instances, serving.max_instances
+    elif isinstance(serving, CustomTier):
+        low_n = high_n = serving.instance_count
+    else:
+        return Estimate(what="serving", assumptions=[f"no cost model for the {serving.tier} tier"])
     instance = serving.instance_type
-    low_n, high_n = (serving.min_instances, serving.max_instances) if tier == "autoscaling" else (
-        serving.instance_count, serving.instance_count)
     price = table.hosting_per_hour.get(instance)
     counts = f"{low_n} to {high_n} x {instance}" if low_n != high_n else f"{low_n} x {instance}"
     if price is None:
@@ -142,7 +152,7 @@ def serving_cost(serving: Any, table: PriceTable | None, requests_per_month: int
     )
 
 
-def cost_settings(serving: Any) -> dict[str, Any]:
+def cost_settings(serving: ServingSpec) -> dict[str, Any]:
     """The serving settings that drive cost, by tier."""
     names = {
         "serverless": ("memory_mb", "max_concurrency", "provisioned_concurrency"),

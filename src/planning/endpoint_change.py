@@ -8,12 +8,15 @@ and training is reused.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from rscale.planning.history import RunRecord
 from rscale.serving.local import process_alive
+
+if TYPE_CHECKING:
+    from rscale.compiler.plan import Plan
 
 Change = Literal["create", "update in place", "tier change", "no-op", "none (sweep members are not deployed)"]
 
@@ -27,7 +30,7 @@ class EndpointPlan(BaseModel):
     notes: list[str] = Field(default_factory=list)
 
 
-def endpoint_change(plan: Any, train_reused: bool, runs: list[RunRecord]) -> EndpointPlan:
+def endpoint_change(plan: Plan, train_reused: bool, runs: list[RunRecord]) -> EndpointPlan:
     """The deploy step's effect on the endpoint named after the use case (if the gate passes)."""
     from rscale.planning.cost import cost_settings
     from rscale.serving.endpoint import read_state

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from rscale.paths import state_dir
 
 if TYPE_CHECKING:
-    from rscale.compiler.plan import Plan
+    from rscale.compiler.plan import Hardware, Plan
     from rscale.stages.artifacts import RunOutcome
 
 KEEP_RUNS = 200  # older records are dropped when the file is rewritten
@@ -61,7 +61,7 @@ def runs_file(name: str) -> Path:
     return path / f"{name}.jsonl"
 
 
-def hardware_label(hardware: Any) -> str:
+def hardware_label(hardware: Hardware) -> str:
     """`ml.g5.12xlarge (gpu x4)` or `this machine (cpu x1)`: what a speed measurement is tied to."""
     where = hardware.instance_type or "this machine"
     return f"{where} ({hardware.accelerator} x{hardware.devices})"

@@ -143,8 +143,8 @@ def _why(name: str, key: StepKey, plan_dump: dict[str, Any], last: RunRecord | N
     for part, value in key.parts.items():
         if before.parts.get(part) == value or not part.startswith(("param:", "input:")):
             continue
-        kind, param = part.split(":", 1)
-        if kind == "input":
+        source, param = part.split(":", 1)
+        if source == "input":
             inputs.setdefault(call.inputs[param][0], []).append(f"`{param}`")
         elif param == "fingerprint":
             reasons.append("data fingerprint changed (the data behind the query changed)")

@@ -22,11 +22,14 @@ import importlib.util
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from rscale.errors import RscaleError
+
+if TYPE_CHECKING:
+    from rscale.compiler.plan import Plan
 
 PIPELINE_MODULE = "rscale.stages.pipeline"
 PIPELINE_FUNCTION = "use_case_pipeline"
@@ -185,12 +188,12 @@ def _evaluate(node: ast.expr, env: dict[str, Any]) -> Any:
     )
 
 
-def stack_identity(plan: Any) -> str:
+def stack_identity(plan: Plan) -> str:
     """What stands for ZenML's project and artifact store in the key: the stack's name and artifact store."""
     return _digest({"stack": plan.stack.name, "artifact_store": _jsonable(plan.stack.artifact_store)})
 
 
-def step_keys(plan: Any, fingerprint: str | None, *, deploy: bool = True, resume: bool = False) -> dict[str, StepKey]:
+def step_keys(plan: Plan, fingerprint: str | None, *, deploy: bool = True, resume: bool = False) -> dict[str, StepKey]:
     """Shadow cache keys of every step the plan's run would have. `fingerprint` None: the data is unknown,
     so every key that depends on it is marked unknown ("?")."""
     env = {"plan": plan, "fingerprint": fingerprint, "deploy": deploy, "resume": resume}

@@ -6,20 +6,26 @@ from __future__ import annotations
 import csv
 import io
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rscale.compiler.spec.evaluate import higher_is_better
 from rscale.console import out
 from rscale.reports import Page, code, png_of, pyplot, table, text, write_report
 
+if TYPE_CHECKING:
+    from pathlib import Path
 
-def rank_metric(sweep: Any) -> str:
+    from rscale.compiler.plan import Plan
+    from rscale.sweeps.run import Sweep
+
+
+def rank_metric(sweep: Sweep) -> str:
     """The metric the table is sorted by: the gate's metric, else the spec's first metric."""
     plan = sweep.members[0].plan
     return plan.evaluate.gate.metric if plan.evaluate.gate else plan.evaluate.metrics[0]
 
 
-def rows(sweep: Any, state: dict[str, Any]) -> list[dict[str, Any]]:
+def rows(sweep: Sweep, state: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per member: its swept values, metrics, gate decision, time and where its runs are."""
     out = []
     for member in sweep.members:
@@ -40,7 +46,7 @@ def rows(sweep: Any, state: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def ranked(sweep: Any, state: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
+def ranked(sweep: Sweep, state: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
     """The rows, finished members first, best first by the rank metric; then the unfinished ones."""
     metric = rank_metric(sweep)
     table = rows(sweep, state)
@@ -57,7 +63,7 @@ def ranked(sweep: Any, state: dict[str, Any]) -> tuple[list[dict[str, Any]], str
     return finished + rest, metric
 
 
-def best_yaml(plan: Any, header: str) -> str:
+def best_yaml(plan: Plan, header: str) -> str:
     """The plan's resolved spec as YAML; multi-line strings (the query) as literal blocks, so they read as written."""
     import yaml  # PyYAML ships with zenml and hydra; used to write, never to parse specs
 
@@ -74,7 +80,7 @@ def best_yaml(plan: Any, header: str) -> str:
     return header + yaml.dump(tree, Dumper=Dumper, sort_keys=False, allow_unicode=True, width=120)
 
 
-def _loop_blocks(plan: Any) -> dict[str, Any]:
+def _loop_blocks(plan: Plan) -> dict[str, Any]:
     """`feedback` and `monitor` stay out of the plan (they never change training); carry them over from the
     spec file, so the best member keeps its outcome query and thresholds once deployed."""
     from rscale.compiler.errors import SpecError
@@ -90,7 +96,7 @@ def _loop_blocks(plan: Any) -> dict[str, Any]:
     return blocks
 
 
-def write_sweep_report(sweep: Any, state: dict[str, Any]) -> None:
+def write_sweep_report(sweep: Sweep, state: dict[str, Any]) -> None:
     """Print the table; write results.csv, results.png, results.html and (once a member finished) best.yaml."""
     console = out()
     table, metric = ranked(sweep, state)
@@ -121,7 +127,7 @@ def write_sweep_report(sweep: Any, state: dict[str, Any]) -> None:
     console.print(f"results: {outputs}")
 
 
-def _shown_path(path: Any) -> str:
+def _shown_path(path: Path) -> str:
     from rscale.paths import project_root
 
     try:
@@ -144,7 +150,7 @@ def _cell(column: str, value: Any, swept: list[str]) -> str:
     return "" if value is None else str(value)  # a swept value as Hydra parsed it, or text
 
 
-def _render(table: list[dict[str, Any]], columns: list[str], metric: str, sweep: Any) -> None:
+def _render(table: list[dict[str, Any]], columns: list[str], metric: str, sweep: Sweep) -> None:
     from rich.table import Table
 
     console = out()
@@ -166,7 +172,7 @@ def _render(table: list[dict[str, Any]], columns: list[str], metric: str, sweep:
             console.print(f"[red]{row['member'][:8]}[/]: {row['error']}", soft_wrap=True)
 
 
-def _plot(table: list[dict[str, Any]], metric: str, sweep: Any) -> bytes | None:
+def _plot(table: list[dict[str, Any]], metric: str, sweep: Sweep) -> bytes | None:
     """results.png: the metric against each swept key, one line per combination of the other keys."""
     done = [r for r in table if r["status"] == "done" and _is_number(r.get(metric))]
     if not done:
@@ -201,7 +207,7 @@ def _plot(table: list[dict[str, Any]], metric: str, sweep: Any) -> bytes | None:
     return png_of(fig, dpi=110)
 
 
-def _page(table_rows: list[dict[str, Any]], columns: list[str], metric: str, sweep: Any) -> Page:
+def _page(table_rows: list[dict[str, Any]], columns: list[str], metric: str, sweep: Sweep) -> Page:
     """results.html: one self-contained page (the plot embedded) to open in a browser or attach to a review."""
     command = " ".join(["rs run", sweep.members[0].plan.spec_file, "-m", *sweep.overrides])
     png = _plot(table_rows, metric, sweep)

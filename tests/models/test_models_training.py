@@ -145,6 +145,28 @@ def test_settings_left_out_are_derived_from_the_row_count():
     assert chosen.derived == []
 
 
+
+def test_fit_settings_come_from_the_plan_once_for_both_fit_paths(tmp_path):
+    """The one record the Fabric loop and the Trainer read: every value is the plan's or derived from it."""
+    from rscale.models.training import fit_settings
+
+    plan = plan_for("conversion", ["train.max_epochs=7", "train.batch_size=64", "train.seed=5",
+                                   "train.early_stopping={monitor:null,patience:2}"])
+    settings = fit_settings(plan, 1000, tmp_path, validates=True, resume=None)
+    assert (settings.accelerator, settings.devices, settings.strategy, settings.precision) == (
+        plan.hardware.accelerator, plan.hardware.devices, plan.hardware.strategy, plan.hardware.precision)
+    assert (settings.seed, settings.max_epochs, settings.batch_size, settings.patience) == (5, 7, 64, 2)
+    assert settings.val_batch_size == 1024 and settings.train == plan.train.settings(1000, "auc")
+    assert (settings.tie_break_of, settings.monitor, settings.mode) == ("val_auc", "val_auc_tie_break", "max")
+    assert settings.checkpoints == tmp_path / "checkpoints" and settings.history_path == tmp_path / "history.json"
+    # no validation rows: nothing to monitor, so no tie-break and no early stopping; a DDP rank > 0 writes no history
+    alone = fit_settings(plan, 1000, tmp_path, validates=False, resume=tmp_path / "last.ckpt", writes_history=False)
+    assert (alone.tie_break_of, alone.monitor, alone.patience, alone.history_path) == (None, "val_auc", None, None)
+    assert alone.resume == tmp_path / "last.ckpt"
+    assert fit_settings(plan, 1000, tmp_path, validates=True, resume=None, devices=2, strategy="ddp").devices == 2
+    with pytest.raises(AttributeError):  # frozen: built once, read by both paths, changed by neither
+        settings.max_epochs = 1  # type: ignore[misc]
+
 def test_best_epoch_by_the_gate_metric_and_a_warning_when_it_is_the_last(tmp_path):
     plan = plan_for("conversion", ["train.max_epochs=2", "train.early_stopping={monitor:null,patience:null}",
                                    "train.lr=0.0001"])

@@ -144,6 +144,20 @@ def test_costs_are_instance_hours_and_a_monthly_range(project: Path) -> None:
     assert cost.low == 0.0 and cost.high == pytest.approx(compute + data)
 
 
+
+def test_training_cost_derives_left_out_epochs_from_the_measured_rows(project: Path) -> None:
+    """A spec without train.max_epochs trains for epochs derived from its row count; the estimate uses the same."""
+    table = load_prices(Path("stacks/prices/aws-us-east-1.yaml"))
+    plan = _plan("train.gpus=1", "train.max_epochs=null", "train.batch_size=256", stack="aws")
+    assert plan.train.max_epochs is None
+    measured = TrainingRecord(hardware=hardware_label(plan.hardware), samples_per_second=1000.0, train_rows=36_000)
+    estimate = training_cost(plan, table, [_record(plan, "fp", training=measured)], reused=False)
+    epochs = plan.train.settings(36_000, None).max_epochs  # 141 steps an epoch: 29 epochs for about 4000 steps
+    assert epochs == 29
+    startup = table.assumptions.training_startup_minutes / 60
+    assert estimate.hours == pytest.approx(36_000 * epochs / 1000 / 3600 + startup)
+    assert f"at most {epochs} epochs" in estimate.assumptions[0]
+
 def _cli(*args: str):
     from rscale.cli import main as _commands  # noqa: F401
     from rscale.cli.app import app
