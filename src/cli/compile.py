@@ -10,6 +10,8 @@ import typer
 from rscale.cli.app import app, console, err_console, friendly_errors
 
 if TYPE_CHECKING:
+    from rscale.compiler.compilation import Compiled
+    from rscale.compiler.plan import Plan
     from rscale.stages.artifacts import RunOutcome
 
 OVERRIDES = typer.Argument(None, help="Overrides in Hydra's grammar: key=value, +key=value, ~key, key=a,b (sweep).")
@@ -153,7 +155,7 @@ def run_command(
     render_outcome(outcome, build)
 
 
-def show_explanation(compiled: Any) -> None:
+def show_explanation(compiled: Compiled) -> None:
     """`rs compile --explain`: each column inference looked at and what it became, then every default."""
     import json
 
@@ -202,7 +204,7 @@ def _show_members(sweep: Any) -> None:
     console.print(f"emitted: {sweep.folder}/members/<plan>/; run them with `rs run` and the same arguments", soft_wrap=True)
 
 
-def _run_build(build: Path, resume: bool = False) -> Any:
+def _run_build(build: Path, resume: bool = False) -> RunOutcome:
     """What the emitted pipeline.py's run() does, with `--resume-training` passed through."""
     from rscale.compiler.emit import load_emitted
     from rscale.compiler.plan import Plan
@@ -214,7 +216,7 @@ def _run_build(build: Path, resume: bool = False) -> Any:
     return run_compiled(module.PLAN_FILE, module.PIPELINE_OPTIONS, resume=resume)
 
 
-def _preview(plans: list[Any]) -> None:
+def _preview(plans: list[Plan]) -> None:
     """One line of `rs plan` before the run starts; a preview that fails never stops the run."""
     from rscale.cli.plan import one_line
 

@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from rscale.cli.app import app, console, friendly_errors
 from rscale.cli.compile import MULTIRUN, OVERRIDES, STACK, _compile
+
+if TYPE_CHECKING:
+    from rscale.compiler.plan import Plan
+    from rscale.planning import PlanReport
+    from rscale.planning.predict import StepPlan
 
 
 def _money(value: float | None, currency: str = "USD") -> str:
@@ -70,7 +75,7 @@ def plan_command(
     render(report)
 
 
-def render(report: Any) -> None:
+def render(report: PlanReport) -> None:
     """The plan for people: four short sections."""
     from rich.table import Table
 
@@ -146,7 +151,7 @@ def render(report: Any) -> None:
         console.print(f"    prices: {prices.source}", soft_wrap=True)
 
 
-def _counts(steps: list[Any]) -> str:
+def _counts(steps: list[StepPlan]) -> str:
     counts = {a: sum(1 for s in steps if s.action == a) for a in ("reuse", "run", "unknown")}
     return ", ".join(f"{n} {'reused' if a == 'reuse' else 'to run' if a == 'run' else 'unknown'}"
                      for a, n in counts.items() if n)
@@ -156,7 +161,7 @@ def _settings(settings: dict[str, Any]) -> str:
     return " ".join(f"{k}={v}" for k, v in settings.items() if v is not None)
 
 
-def one_line(plans: list[Any]) -> str:
+def one_line(plans: list[Plan]) -> str:
     """`rs run`'s preview of its plan (or sweep): steps reused and run, the endpoint change and the cost."""
     from rscale.planning import plan_runs
 

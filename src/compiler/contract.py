@@ -11,11 +11,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rscale.compiler.errors import Problem, did_you_mean
 from rscale.compiler.load import Document
 from rscale.compiler.plan import Plan
+
+if TYPE_CHECKING:  # the compiler reads the stack's types; the profile's module is imported when it is asked
+    from rscale.compiler.stack import StackSpec
+    from rscale.warehouses.profile import ColumnProfile
 
 Path_ = tuple[str | int, ...]
 T = TypeVar("T")
@@ -103,14 +107,16 @@ def query_schema(plan: Plan, doc: Document) -> tuple[Schema | None, list[Problem
     return (None if found is None else [(str(name), str(kind)) for name, kind in found]), problems
 
 
-def query_profile(stack: Any, sql: str, doc: Document) -> tuple[list[Any] | None, list[Problem]]:
+def query_profile(stack: StackSpec, sql: str, doc: Document) -> tuple[list[ColumnProfile] | None, list[Problem]]:
     """A cheap profile of each result column (type, nulls, distinct count, length, min/max) for inference."""
     from rscale.warehouses.profile import profile_query
 
     return ask_warehouse(stack, sql, doc, lambda warehouse: profile_query(warehouse, sql, values=False))
 
 
-def ask_warehouse(stack: Any, sql: str, doc: Document, question: Callable[[Any], T]) -> tuple[T | None, list[Problem]]:
+def ask_warehouse(
+    stack: StackSpec, sql: str, doc: Document, question: Callable[[Any], T]
+) -> tuple[T | None, list[Problem]]:
     """Open the stack's warehouse read-only and ask it one question about the query; a failure is a Problem
     at the spec's `data` key, never a traceback."""
     config = stack.warehouse

@@ -18,6 +18,7 @@ from rscale.compiler.contract import INTEGER, STRING, TEMPORAL, family
 from rscale.compiler.defaults import DEFAULT_METRICS
 from rscale.compiler.inference import infer_target, infer_type, is_identifier
 from rscale.compiler.spec.evaluate import default_baselines
+from rscale.compiler.spec.tasks import target_kind, task_config
 from rscale.warehouses.profile import LOW_CARDINALITY, ColumnProfile
 
 ID_NAME = re.compile(r"(^|_)(id|key|uuid)$", re.IGNORECASE)
@@ -48,7 +49,9 @@ def scaffold_spec(
         (p.name for p in profiles if p.name != target_name and ID_NAME.search(p.name) and _unique(p)), None
     )
     kind, _ = infer_target(target_profile, "tabular")
-    task = "regression" if kind == "numeric" else "classification"
+    # the task registry decides, as it does for a written spec: a tabular spec's default task is classification,
+    # and a kind of another task may claim the target (regression claims a numeric one)
+    task = task_config(target_kind("classification", kind or "")).task
     metrics = [m.format(k=10) for m in DEFAULT_METRICS[task]]
     baseline = "[" + ", ".join(default_baselines(task)) + "]"
     inputs: Counter[str] = Counter()
