@@ -98,7 +98,7 @@ class Popularity(Baseline):
         self.counts = counts
         ranking = np.argsort(-counts, kind="stable")
         self.ranking = ranking[ranking >= RESERVED]
-        self.k = max(metric_functions.max_k(self.plan.evaluate.metrics), int(self.preprocessor.state["top_k"]))  # type: ignore[union-attr]
+        self.k = max(metric_functions.max_k(self.plan.evaluate.metrics), self.preprocessor.state.top_k)  # type: ignore[union-attr]
 
     def top_k(self, batch: dict[str, torch.Tensor], k: int) -> np.ndarray:
         top = np.full(k, -1, dtype=np.int64)  # a catalogue smaller than k leaves -1 (never a match)
@@ -404,7 +404,7 @@ class Linear(Baseline):
 
 
 def _target_column(baseline: Baseline, table: pa.Table) -> pa.Array:
-    return table[baseline.preprocessor.target["name"]].combine_chunks()  # type: ignore[union-attr]
+    return table[baseline.preprocessor.target.name].combine_chunks()  # type: ignore[union-attr]
 
 
 # --- gradient-boosted trees (scikit-learn, optional) -------------------------------------------------

@@ -178,10 +178,10 @@ def evaluation_rows(preprocessor: Any, test: pa.Table) -> tuple[pa.Table, np.nda
     sequence.
     """
     sequence = getattr(preprocessor, "sequence", None)
-    if not sequence or preprocessor.target.get("kind") != "ranking" or test.num_rows == 0:
+    if not sequence or preprocessor.target.kind != "ranking" or test.num_rows == 0:
         return test, None
-    history = _combine(test[sequence["name"]])
-    target = _combine(test[preprocessor.target["name"]])
+    history = _combine(test[sequence.name])
+    target = _combine(test[preprocessor.target.name])
     parents = pc.list_parent_indices(history).to_numpy(zero_copy_only=False)
     items = pc.list_flatten(history)
     valid = items.is_valid().to_numpy(zero_copy_only=False)
@@ -203,10 +203,10 @@ def evaluation_rows(preprocessor: Any, test: pa.Table) -> tuple[pa.Table, np.nda
     nexts = candidates.take(pa.array(np.where(inner, start[session] + step + 1, len(items) + session), pa.int64()))
     expanded = test.take(pa.array(session, pa.int64()))
     expanded = expanded.set_column(
-        expanded.schema.get_field_index(sequence["name"]), sequence["name"], lists.cast(history.type)
+        expanded.schema.get_field_index(sequence.name), sequence.name, lists.cast(history.type)
     )
     expanded = expanded.set_column(
-        expanded.schema.get_field_index(preprocessor.target["name"]), preprocessor.target["name"], nexts
+        expanded.schema.get_field_index(preprocessor.target.name), preprocessor.target.name, nexts
     )
     return expanded, session
 

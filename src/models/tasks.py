@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from itertools import repeat
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 from rscale.compiler.spec.tasks import TASKS
 from rscale.models import metrics as metric_functions
+from rscale.models.fitted import SequenceVocabulary, TargetEncoding
 from rscale.models.metrics import RowOutputs
 from rscale.models.preprocess import (
     IGNORE_CLASS,
@@ -40,6 +41,9 @@ from rscale.models.preprocess import (
     _float_slices,
     _vocabulary,
 )
+
+if TYPE_CHECKING:
+    from rscale.models.table_encoder import TableEncoder
 
 MISSED = 1 << 30  # the rank of a target the model cannot rank (unknown item)
 Respond = Callable[[torch.Tensor], list[dict[str, Any]]]
@@ -113,20 +117,20 @@ class Task:
         return np.dtype(np.int64 if self.target_dtype == torch.int64 else np.float32)
 
     def fit_target(
-        self, column: pa.ChunkedArray | pa.Array, vocabularies: dict[str, list[str]], sequence: dict[str, Any] | None
+        self, column: pa.ChunkedArray | pa.Array, vocabularies: dict[str, list[str]], sequence: SequenceVocabulary | None
     ) -> dict[str, Any]:
         """The fitted target state (beside `name` and `kind`) from the training column; may add a vocabulary."""
         return {}
 
-    def encode_target_into(self, preprocessor: Any, out: np.ndarray, column: pa.ChunkedArray | pa.Array) -> None:
+    def encode_target_into(self, encoder: TableEncoder, out: np.ndarray, column: pa.ChunkedArray | pa.Array) -> None:
         """out = the target as training reads it (index, 0/1 or standardised value); nulls and NaN give 0."""
         _floats_into(out, column)
 
-    def target_values(self, preprocessor: Any, column: pa.Array) -> np.ndarray:
+    def target_values(self, encoder: TableEncoder, column: pa.Array) -> np.ndarray:
         """The target as metrics read it (class or item index, 0/1, or the raw value)."""
-        return preprocessor.transform_target(column).numpy()  # type: ignore[no-any-return]
+        return encoder.transform_target(column).numpy()
 
-    def shapes(self, target: dict[str, Any], vocabularies: dict[str, list[str]]) -> dict[str, Any]:
+    def shapes(self, target: TargetEncoding, vocabularies: dict[str, list[str]]) -> dict[str, Any]:
         """The sizes a module needs for its output layer."""
         return {"n_items": 0, "n_classes": 1}
 
@@ -148,15 +152,15 @@ class Task:
         raise NotImplementedError
 
     # --- serving -----------------------------------------------------------------------------------------
-    def describe_response(self, target: dict[str, Any], top_k: int) -> dict[str, Any]:
+    def describe_response(self, target: TargetEncoding, top_k: int) -> dict[str, Any]:
         """The response's fields, for the package manifest."""
         raise NotImplementedError
 
-    def respond(self, target: dict[str, Any], vocabularies: dict[str, list[str]], top_k: int) -> Respond:
+    def respond(self, target: TargetEncoding, vocabularies: dict[str, list[str]], top_k: int) -> Respond:
         """A function from the module's raw output to one response dict per row, lookups prepared once."""
         raise NotImplementedError
 
-    def responder(self, target: dict[str, Any], vocabularies: dict[str, list[str]], top_k: int) -> Responder:
+    def responder(self, target: TargetEncoding, vocabularies: dict[str, list[str]], top_k: int) -> Responder:
         """What the serving codec answers with: the description, the dicts, and their JSON texts (a task
         whose answers are flat columns overrides this with a faster text path)."""
         records = self.respond(target, vocabularies, top_k)
@@ -207,16 +211,16 @@ class Binary(Task):
     def weighted_metric(self, metric: str, outputs: RowOutputs, weights: np.ndarray) -> np.ndarray:
         return metric_functions.weighted_classification_metric(metric, outputs, weights)
 
-    def describe_response(self, target: dict[str, Any], top_k: int) -> dict[str, Any]:
+    def describe_response(self, target: TargetEncoding, top_k: int) -> dict[str, Any]:
         return {"probability": "P(target = 1)", "label": "1 if probability >= 0.5 else 0"}
 
-    def respond(self, target: dict[str, Any], vocabularies: dict[str, list[str]], top_k: int) -> Respond:
+    def respond(self, target: TargetEncoding, vocabularies: dict[str, list[str]], top_k: int) -> Respond:
         def binary(logits: torch.Tensor) -> list[dict[str, Any]]:
             return [{"probability": p, "label": int(p >= 0.5)} for p in torch.sigmoid(logits.reshape(-1)).tolist()]
 
         return binary
 
-    def responder(self, target: dict[str, Any], vocabularies: dict[str, list[str]], top_k: int) -> Responder:
+    def responder(self, target: TargetEncoding, vocabularies: dict[str, list[str]], top_k: int) -> Responder:
         """JSON formatted column-wise: one str.format per record, floats as JSON writes them (repr)."""
         text = '{"probability":%r,"label":%d}'.__mod__
 
@@ -261,17 +265,17 @@ class Multiclass(Task):
         return torch.softmax(output, dim=-1)
 
     def fit_target(
-        self, column: pa.ChunkedArray | pa.Array, vocabularies: dict[str, list[str]], sequence: dict[str, Any] | None
+        self, column: pa.ChunkedArray | pa.Array, vocabularies: dict[str, list[str]], sequence: SequenceVocabulary | None
     ) -> dict[str, Any]:
         return {"classes": sorted(_vocabulary(column))}
 
-    def encode_target_into(self, preprocessor: Any, out: np.ndarray, column: pa.ChunkedArray | pa.Array) -> None:
-        classes = pa.array(preprocessor.target["classes"], pa.string())
+    def encode_target_into(self, encoder: TableEncoder, out: np.ndarray, column: pa.ChunkedArray | pa.Array) -> None:
+        classes = pa.array(encoder.target.classes or (), pa.string())
         found = pc.fill_null(pc.index_in(column.cast(pa.string()), value_set=classes), IGNORE_CLASS)
         out[:] = found.to_numpy(zero_copy_only=False)
 
-    def shapes(self, target: dict[str, Any], vocabularies: dict[str, list[str]]) -> dict[str, Any]:
-        return {"n_items": 0, "n_classes": len(target.get("classes", []))}
+    def shapes(self, target: TargetEncoding, vocabularies: dict[str, list[str]]) -> dict[str, Any]:
+        return {"n_items": 0, "n_classes": len(target.classes or ())}
 
     def scored(self, target: np.ndarray) -> np.ndarray:
         return np.asarray(target != IGNORE_CLASS)
@@ -282,15 +286,15 @@ class Multiclass(Task):
     def weighted_metric(self, metric: str, outputs: RowOutputs, weights: np.ndarray) -> np.ndarray:
         return metric_functions.weighted_classification_metric(metric, outputs, weights)
 
-    def describe_response(self, target: dict[str, Any], top_k: int) -> dict[str, Any]:
+    def describe_response(self, target: TargetEncoding, top_k: int) -> dict[str, Any]:
         return {
             "label": "the most probable class",
             "probabilities": "class -> probability",
-            "classes": target["classes"],
+            "classes": list(target.classes or ()),
         }
 
-    def respond(self, target: dict[str, Any], vocabularies: dict[str, list[str]], top_k: int) -> Respond:
-        classes = target["classes"]
+    def respond(self, target: TargetEncoding, vocabularies: dict[str, list[str]], top_k: int) -> Respond:
+        classes = list(target.classes or ())
 
         def multiclass(logits: torch.Tensor) -> list[dict[str, Any]]:
             probabilities = torch.softmax(logits, dim=-1).tolist()
@@ -333,15 +337,15 @@ class Regression(Task):
         return output.detach().float().reshape(-1) * scale + shift, target * scale + shift
 
     def fit_target(
-        self, column: pa.ChunkedArray | pa.Array, vocabularies: dict[str, list[str]], sequence: dict[str, Any] | None
+        self, column: pa.ChunkedArray | pa.Array, vocabularies: dict[str, list[str]], sequence: SequenceVocabulary | None
     ) -> dict[str, Any]:
         mean, std = _finite_mean_std(column)
         return {"mean": mean, "std": std if std > 1e-12 else 1.0}
 
-    def encode_target_into(self, preprocessor: Any, out: np.ndarray, column: pa.ChunkedArray | pa.Array) -> None:
-        _floats_into(out, column, preprocessor.target["mean"], preprocessor.target["std"])
+    def encode_target_into(self, encoder: TableEncoder, out: np.ndarray, column: pa.ChunkedArray | pa.Array) -> None:
+        _floats_into(out, column, encoder.target.mean, encoder.target.std if encoder.target.std is not None else 1.0)
 
-    def target_values(self, preprocessor: Any, column: pa.Array) -> np.ndarray:
+    def target_values(self, encoder: TableEncoder, column: pa.Array) -> np.ndarray:
         return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)  # type: ignore[no-any-return]
 
     def metrics(self, names: Sequence[str], outputs: RowOutputs) -> dict[str, float]:
@@ -350,21 +354,21 @@ class Regression(Task):
     def weighted_metric(self, metric: str, outputs: RowOutputs, weights: np.ndarray) -> np.ndarray:
         return metric_functions.weighted_regression_metric(metric, outputs, weights)
 
-    def describe_response(self, target: dict[str, Any], top_k: int) -> dict[str, Any]:
-        return {"value": f"predicted {target['name']}"}
+    def describe_response(self, target: TargetEncoding, top_k: int) -> dict[str, Any]:
+        return {"value": f"predicted {target.name}"}
 
-    def values(self, target: dict[str, Any], output: torch.Tensor) -> list[float]:
+    def values(self, target: TargetEncoding, output: torch.Tensor) -> list[float]:
         """The predictions in the target's units: the standardised output times std plus mean, in float64
         (a subclass that learns another scale overrides this, and its responses follow)."""
-        return (output.reshape(-1).to(torch.float64) * float(target["std"]) + float(target["mean"])).tolist()  # type: ignore[no-any-return]
+        return (output.reshape(-1).to(torch.float64) * float(target.std or 1.0) + float(target.mean or 0.0)).tolist()  # type: ignore[no-any-return]
 
-    def respond(self, target: dict[str, Any], vocabularies: dict[str, list[str]], top_k: int) -> Respond:
+    def respond(self, target: TargetEncoding, vocabularies: dict[str, list[str]], top_k: int) -> Respond:
         def regression(output: torch.Tensor) -> list[dict[str, Any]]:
             return [{"value": v} for v in self.values(target, output)]
 
         return regression
 
-    def responder(self, target: dict[str, Any], vocabularies: dict[str, list[str]], top_k: int) -> Responder:
+    def responder(self, target: TargetEncoding, vocabularies: dict[str, list[str]], top_k: int) -> Responder:
         """JSON formatted column-wise: one str.format per record, floats as JSON writes them (repr)."""
         text = '{"value":%r}'.__mod__
 
@@ -400,18 +404,18 @@ class NextItemRanking(Task):
         return ranks_of_targets(output.detach().float(), target), target
 
     def fit_target(
-        self, column: pa.ChunkedArray | pa.Array, vocabularies: dict[str, list[str]], sequence: dict[str, Any] | None
+        self, column: pa.ChunkedArray | pa.Array, vocabularies: dict[str, list[str]], sequence: SequenceVocabulary | None
     ) -> dict[str, Any]:
         if sequence is not None:
-            return {"vocab": sequence["vocab"]}  # one item space with the session's history
+            return {"vocab": sequence.vocab}  # one item space with the session's history
         vocabularies["__target__"] = _vocabulary(column)
         return {"vocab": "__target__"}
 
-    def encode_target_into(self, preprocessor: Any, out: np.ndarray, column: pa.ChunkedArray | pa.Array) -> None:
-        preprocessor._codes_into(out, column, preprocessor.target["vocab"])
+    def encode_target_into(self, encoder: TableEncoder, out: np.ndarray, column: pa.ChunkedArray | pa.Array) -> None:
+        encoder.codes_into(out, column, encoder.target.vocab or "")
 
-    def shapes(self, target: dict[str, Any], vocabularies: dict[str, list[str]]) -> dict[str, Any]:
-        return {"n_items": len(vocabularies[target["vocab"]]) + RESERVED, "n_classes": 1}
+    def shapes(self, target: TargetEncoding, vocabularies: dict[str, list[str]]) -> dict[str, Any]:
+        return {"n_items": len(vocabularies[target.vocab or ""]) + RESERVED, "n_classes": 1}
 
     def metrics(self, names: Sequence[str], outputs: RowOutputs) -> dict[str, float]:
         return metric_functions.ranking_metrics(names, outputs.values)
@@ -419,11 +423,11 @@ class NextItemRanking(Task):
     def weighted_metric(self, metric: str, outputs: RowOutputs, weights: np.ndarray) -> np.ndarray:
         return metric_functions.weighted_ranking_metric(metric, outputs, weights)
 
-    def describe_response(self, target: dict[str, Any], top_k: int) -> dict[str, Any]:
+    def describe_response(self, target: TargetEncoding, top_k: int) -> dict[str, Any]:
         return {"items": "top-k item ids, best first", "scores": "softmax probability of each item", "top_k": top_k}
 
-    def respond(self, target: dict[str, Any], vocabularies: dict[str, list[str]], top_k: int) -> Respond:
-        items = ["<pad>", "<oov>", *vocabularies[target["vocab"]]]
+    def respond(self, target: TargetEncoding, vocabularies: dict[str, list[str]], top_k: int) -> Respond:
+        items = ["<pad>", "<oov>", *vocabularies[target.vocab or ""]]
         k = min(top_k, max(len(items) - RESERVED, 1))
 
         def ranking(scores: torch.Tensor) -> list[dict[str, Any]]:

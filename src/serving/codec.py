@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rscale.models.fitted import TargetEncoding
 from rscale.models.package import RequestError
 from rscale.models.preprocess import OOV, PAD, RESERVED, left_aligned
 from rscale.models.preprocess import _hash_token as hash_token  # the table path's hashing: both paths agree
@@ -132,8 +133,8 @@ class RequestCodec:
             SequenceField(sequence["name"], _codes(state, sequence["vocab"]), int(sequence["max_len"])) if sequence else None
         )
         self.text = TextField(text["name"], int(text["buckets"]), int(text["max_tokens"])) if text else None
-        target = state["target"]
-        self.task = task_named(target["kind"])  # the response is the target kind's: rscale.models.tasks
+        target = TargetEncoding.model_validate(state["target"])  # the typed record Task's responses read
+        self.task = task_named(target.kind)  # the response is the target kind's: rscale.models.tasks
         self._responder = self.task.responder(target, state["vocabularies"], int(state["top_k"]))
         self._allowed = frozenset(self.input_names) | ({self.id_column} if self.id_column else frozenset())
         self._required = frozenset(self.input_names)

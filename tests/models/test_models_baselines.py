@@ -9,7 +9,7 @@ from rscale.models.baselines import SessionKNN, fit_baseline
 
 
 def _items(baseline, batch, k=4):  # type: ignore[no-untyped-def]
-    names = ["<pad>", "<oov>", *baseline.preprocessor.vocabularies[baseline.preprocessor.target["vocab"]]]
+    names = ["<pad>", "<oov>", *baseline.preprocessor.vocabularies[baseline.preprocessor.target.vocab]]
     return [[names[i] for i in row] for row in baseline.top_k(batch, k)]
 
 

@@ -1,11 +1,15 @@
 """Preprocessing: fitted on train only, vectorised encoding, OOV and padding, and the serving path agrees."""
 
+import json
+
 import numpy as np
 import pyarrow as pa
 import pytest
 from conftest import conversion_table, plan_for
+from pydantic import ValidationError
 
 from rscale.compiler.spec.model import SessionRecConfig, TextConfig
+from rscale.models.fitted import FittedState
 from rscale.models.package import RequestError
 from rscale.models.preprocess import OOV, PAD, RESERVED, Preprocessor
 from rscale.serving.codec import RequestCodec
@@ -51,24 +55,24 @@ def test_settings_a_model_type_lacks_take_the_spec_configs_own_defaults():
     }
     sessions = pa.table({"items": pa.array([["a", "b"]]), "next_item": ["a"]})
     custom_recs = Preprocessor.fit(plan_for("recs", ["model={type:custom,module:'pkg.mod:Model',task:ranking}"]), sessions)
-    assert custom_recs.sequence["max_len"] == defaults["max_len"] == plan_for("recs").model.max_len
-    assert custom_recs.state["top_k"] == defaults["top_k"]
+    assert custom_recs.sequence.max_len == defaults["max_len"] == plan_for("recs").model.max_len
+    assert custom_recs.state.top_k == defaults["top_k"]
     reviews = pa.table({"review": ["fast shipping"], "purchased": [1]})
     custom_text = Preprocessor.fit(
         plan_for("conversion", ["model={type:custom,module:'pkg.mod:Model'}", "features.inputs=[{name:review,type:text}]"]),
         reviews,
     )
-    assert custom_text.state["text"]["buckets"] == defaults["buckets"]
-    assert Preprocessor.fit(plan_for("recs", ["model.top_k=12"]), sessions).state["top_k"] == 12  # a written value wins
+    assert custom_text.state.text.buckets == defaults["buckets"]
+    assert Preprocessor.fit(plan_for("recs", ["model.top_k=12"]), sessions).state.top_k == 12  # a written value wins
 
 
 def test_numeric_stats_from_train_only_and_nulls_become_the_mean(conversion_plan):
     train, other = conversion_table(200, seed=1), conversion_table(50, seed=2)
     pre = Preprocessor.fit(conversion_plan, train)
-    price = next(f for f in pre.numeric if f["name"] == "avg_price")
-    assert price["mean"] == pytest.approx(np.nanmean(train["avg_price"].to_numpy(zero_copy_only=False)))
+    price = next(f for f in pre.numeric if f.name == "avg_price")
+    assert price.mean == pytest.approx(np.nanmean(train["avg_price"].to_numpy(zero_copy_only=False)))
     batch = pre.transform(other)
-    column = [f["name"] for f in pre.numeric].index("avg_price")
+    column = [f.name for f in pre.numeric].index("avg_price")
     assert batch["numeric"][:3, column].abs().max() < 1e-6  # NaN -> mean -> 0 after standardising
     assert batch["numeric"].dtype.is_floating_point and not batch["numeric"].isnan().any()
     assert batch["target"].dtype.is_floating_point
@@ -103,7 +107,7 @@ def test_multiclass_and_regression_targets():
                                    "evaluate.metrics=[accuracy]", "evaluate.baseline=logistic", "evaluate.gate.metric=accuracy"])
     table = conversion_table(100)
     pre = Preprocessor.fit(plan, table)
-    assert pre.target["classes"] == ["browser", "buyer", "visitor"]
+    assert pre.target.classes == ("browser", "buyer", "visitor")
     assert set(pre.transform(table)["target"].tolist()) <= {0, 1, 2}
     assert pre.transform_target(pa.array(["martian"])).tolist() == [-100]
     regression = plan_for("conversion", ["features.target.name=spend", "features.target.type=numeric",
@@ -131,3 +135,28 @@ def test_request_errors_name_the_field(conversion_plan):
     schema = RequestCodec.of(pre).request_schema()
     assert schema["required"] == [f.name for f in conversion_plan.features.inputs]
     assert schema["additionalProperties"] is False
+
+
+def test_the_typed_state_round_trips_through_preprocess_json(tmp_path, recs_plan):
+    """save then load gives the same typed state and the same tensors; the JSON keeps preprocess.json's
+    layout (a target's unused fields left out), so packages written before the typed state still load."""
+    train = pa.table({
+        "items": pa.array([["a", "b", None], ["b"], [], None], pa.list_(pa.string())),
+        "next_item": ["c", "a", "b", None],
+    })
+    pre = Preprocessor.fit(recs_plan, train)
+    path = tmp_path / "preprocess.json"
+    pre.save(path)
+    loaded = Preprocessor.load(path)
+    assert loaded.state == pre.state and isinstance(loaded.state, FittedState)
+    saved = json.loads(path.read_text())
+    assert list(saved) == ["format", "inputs", "id", "numeric", "categorical", "sequence", "text", "target",
+                           "vocabularies", "top_k"]
+    assert saved["target"] == {"name": "next_item", "kind": "ranking", "vocab": "items"}
+    assert saved["sequence"] == {"name": "items", "vocab": "items", "max_len": recs_plan.model.max_len}
+    for name, tensor in pre.transform(train).items():
+        assert loaded.transform(train)[name].equal(tensor), name
+    with pytest.raises(ValidationError):  # fitted state is frozen: a fit's statistics never change after it
+        pre.state.target.vocab = "other"  # type: ignore[misc]
+    with pytest.raises(ValidationError, match="top_k"):  # a malformed file names the key
+        Preprocessor.from_dict({key: value for key, value in saved.items() if key != "top_k"})

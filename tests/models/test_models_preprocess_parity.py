@@ -12,7 +12,8 @@ import pytest
 import torch
 from conftest import conversion_table, plan_for, recs_table
 
-from rscale.models import preprocess
+from rscale.models import table_encoder
+from rscale.models.fitted import NumericStats
 from rscale.models.preprocess import IGNORE_CLASS, OOV, RESERVED, Preprocessor, _combine
 
 
@@ -24,43 +25,43 @@ class EarlierPreprocessor(Preprocessor):
         if self.numeric:
             columns = []
             for f in self.numeric:
-                values = pc.cast(_combine(table[f["name"]]), pa.float64()).to_numpy(zero_copy_only=False)
-                values = np.where(np.isfinite(values), values, f["mean"])
-                columns.append((values - f["mean"]) / f["std"])
+                values = pc.cast(_combine(table[f.name]), pa.float64()).to_numpy(zero_copy_only=False)
+                values = np.where(np.isfinite(values), values, f.mean)
+                columns.append((values - f.mean) / f.std)
             batch["numeric"] = torch.from_numpy(np.stack(columns, axis=1).astype(np.float32))
         if self.categorical:
-            codes = [self._table_codes(_combine(table[c["name"]]), c["vocab"]) for c in self.categorical]
+            codes = [self._table_codes(_combine(table[c.name]), c.vocab) for c in self.categorical]
             batch["categorical"] = torch.from_numpy(np.stack(codes, axis=1))
         if self.sequence:
-            matrix, lengths = self._sequence_matrix(_combine(table[self.sequence["name"]]))
+            matrix, lengths = self.encoder._sequence_matrix(_combine(table[self.sequence.name]))
             batch["sequence"], batch["lengths"] = torch.from_numpy(matrix), torch.from_numpy(lengths)
         if with_target:
-            batch["target"] = self.transform_target(_combine(table[self.target["name"]]))
+            batch["target"] = self.transform_target(_combine(table[self.target.name]))
         return batch
 
     def transform_target(self, column):  # type: ignore[no-untyped-def]
-        kind = self.target["kind"]
+        kind = self.target.kind
         if kind == "ranking":
-            return torch.from_numpy(self._table_codes(column, self.target["vocab"]))
+            return torch.from_numpy(self._table_codes(column, self.target.vocab))
         if kind == "multiclass":
-            classes = pa.array(self.target["classes"], pa.string())
+            classes = pa.array(self.target.classes, pa.string())
             found = pc.fill_null(pc.index_in(column.cast(pa.string()), value_set=classes), IGNORE_CLASS)
             return torch.from_numpy(found.to_numpy(zero_copy_only=False).astype(np.int64))
         values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
         if kind == "regression":
-            values = (values - self.target["mean"]) / self.target["std"]
+            values = (values - self.target.mean) / self.target.std
         return torch.from_numpy(np.nan_to_num(values).astype(np.float32))
 
     def _table_codes(self, column, vocab):  # type: ignore[no-untyped-def]
-        found = pc.index_in(column.cast(pa.string()), value_set=self._arrow_vocab[vocab])
+        found = pc.index_in(column.cast(pa.string()), value_set=self.encoder._arrow_vocab[vocab])
         codes = pc.fill_null(found, OOV - RESERVED).to_numpy(zero_copy_only=False).astype(np.int64)
         return codes + RESERVED
 
 
 @pytest.fixture(autouse=True)
 def tiny_pieces(monkeypatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(preprocess, "SLICE_ROWS", 7)
-    monkeypatch.setattr(preprocess, "PARALLEL_ROWS", 50)
+    monkeypatch.setattr(table_encoder, "SLICE_ROWS", 7)
+    monkeypatch.setattr(table_encoder, "PARALLEL_ROWS", 50)
 
 
 def _messy(rows: int, seed: int) -> pa.Table:
@@ -121,10 +122,10 @@ def test_tabular_tensors_equal_the_earlier_transform(target):
     plan = plan_for("conversion", [MESSY_INPUTS, *target])
     train, other = _messy(1000, 1), _messy(300, 2)
     fitted = Preprocessor.fit(plan, train)
-    earlier = EarlierPreprocessor(fitted.to_dict())
+    earlier = EarlierPreprocessor.from_dict(fitted.to_dict())
     for table in (train, other, train.slice(0, 0), train.slice(990)):
         _assert_same(fitted.transform(table), earlier.transform(table))
-    column = other[fitted.target["name"]]
+    column = other[fitted.target.name]
     assert torch.equal(fitted.transform_target(column), earlier.transform_target(_combine(column)))
     batch = fitted.transform(other)
     assert batch["numeric"].isfinite().all()  # NaN, inf and nulls became the mean, i.e. 0
@@ -139,7 +140,7 @@ def test_sequence_and_ranking_tensors_equal_the_earlier_transform():
                                           mask=pa.array(np.arange(len(items)) % 17 == 0))
     train = train.set_column(1, "items", with_nulls)
     fitted = Preprocessor.fit(plan, train)
-    earlier = EarlierPreprocessor(fitted.to_dict())
+    earlier = EarlierPreprocessor.from_dict(fitted.to_dict())
     for table in (train, recs_table(200, seed=2, items=60)):
         _assert_same(fitted.transform(table), earlier.transform(table))
 
@@ -149,11 +150,11 @@ def test_fitted_statistics_equal_numpys_over_the_finite_values():
     train = _messy(1000, 1)
     fitted = Preprocessor.fit(plan, train)
     for feature in fitted.numeric[:2]:
-        values = pc.cast(_combine(train[feature["name"]]), pa.float64()).to_numpy(zero_copy_only=False)
+        values = pc.cast(_combine(train[feature.name]), pa.float64()).to_numpy(zero_copy_only=False)
         finite = values[np.isfinite(values)]
-        assert feature["mean"] == pytest.approx(finite.mean(), rel=1e-12)
-        assert feature["std"] == pytest.approx(finite.std(), rel=1e-12)
-    assert fitted.numeric[2] == {"name": "flag", "mean": 0.0, "std": 1.0, "binary": True}
+        assert feature.mean == pytest.approx(finite.mean(), rel=1e-12)
+        assert feature.std == pytest.approx(finite.std(), rel=1e-12)
+    assert fitted.numeric[2] == NumericStats(name="flag", mean=0.0, std=1.0, binary=True)
     # vocabularies: most frequent first, ties alphabetical, nulls left out, counted across row ranges
     device = pc.drop_null(_combine(train["device"])).to_pylist()
     counts = {value: device.count(value) for value in set(device)}
@@ -166,7 +167,7 @@ def test_conversion_tables_equal_the_earlier_transform():
     plan = plan_for("conversion", [])
     train = conversion_table(800, 1)
     fitted = Preprocessor.fit(plan, train)
-    _assert_same(fitted.transform(train), EarlierPreprocessor(fitted.to_dict()).transform(train))
+    _assert_same(fitted.transform(train), EarlierPreprocessor.from_dict(fitted.to_dict()).transform(train))
 
 
 @pytest.mark.parametrize("spec", ["conversion", "messy", "recs"])

@@ -7,12 +7,13 @@ import pyarrow as pa
 
 from rscale.models import metrics as M
 from rscale.models.evaluation import evaluation_rows, paired_lifts
+from rscale.models.fitted import SequenceVocabulary, TargetEncoding
 from rscale.models.metrics import RowOutputs
 
 
 class _Preprocessor:
-    sequence = {"name": "items"}
-    target = {"name": "next_item", "kind": "ranking"}
+    sequence = SequenceVocabulary(name="items", vocab="items", max_len=20)
+    target = TargetEncoding(name="next_item", kind="ranking", vocab="items")
 
 
 def test_every_next_item_position_becomes_a_row_with_its_prefix():
@@ -35,7 +36,7 @@ def test_every_next_item_position_becomes_a_row_with_its_prefix():
 def test_tables_without_a_session_are_scored_row_by_row():
     class Tabular:
         sequence = None
-        target = {"name": "y", "kind": "binary"}
+        target = TargetEncoding(name="y", kind="binary")
 
     table = pa.table({"x": [1.0, 2.0], "y": [0, 1]})
     rows, sessions = evaluation_rows(Tabular(), table)

@@ -73,7 +73,7 @@ def fitted() -> dict[str, tuple[object, Preprocessor, pa.Table]]:
 
 def test_the_preprocessor_keeps_one_task_and_the_model_config_no_second_copy(fitted):
     for kind, (plan, pre, table) in fitted.items():
-        assert pre.task is task_named(kind) and pre.target["kind"] == kind
+        assert pre.task is task_named(kind) and pre.target.kind == kind
         config = model_config_for(plan, pre)
         assert "target_kind" not in config and config["shapes"]["target_kind"] == kind
         assert pre.transform(table)["target"].dtype == pre.task.target_dtype
@@ -89,7 +89,7 @@ def test_the_served_responses_are_the_tasks(fitted):
         task, shapes = pre.task, pre.shapes()
         output = torch.randn(5, task.n_outputs(shapes), generator=generator)
         output = output.squeeze(1) if task.n_outputs(shapes) == 1 else output
-        top_k = pre.state["top_k"]
+        top_k = pre.state.top_k
         codec = RequestCodec(pre.to_dict())
         assert codec.task is task
         assert codec.respond(output) == task.respond(pre.target, pre.vocabularies, top_k)(output), kind
@@ -104,7 +104,7 @@ def test_the_constant_baseline_is_what_the_task_says(fitted):
     assert majority.kind == "binary" and np.allclose(majority.values, rate)
     plan, pre, table = fitted["multiclass"]
     outputs = fit_baseline("majority", table, plan).outputs(table)
-    counts = np.array([np.sum(table["segment"].to_numpy(zero_copy_only=False) == c) for c in pre.target["classes"]])
+    counts = np.array([np.sum(table["segment"].to_numpy(zero_copy_only=False) == c) for c in pre.target.classes or ()])
     assert np.allclose(outputs.values, counts / counts.sum())
 
 

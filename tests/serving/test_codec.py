@@ -11,6 +11,7 @@ import pytest
 import torch
 from tiny_package import REPO
 
+from rscale.models.fitted import TargetEncoding
 from rscale.models.package import RequestError
 from rscale.models.preprocess import Preprocessor
 from rscale.models.tasks import PredictionNotFinite, task_named
@@ -129,7 +130,8 @@ def test_the_codec_has_no_defaults_of_its_own() -> None:
     ],
 )
 def test_json_responses_say_what_the_response_dicts_say(target: dict[str, Any], output: torch.Tensor) -> None:
-    respond = task_named(target["kind"]).responder(target, {"item": ["x", "y", "z", "w"]}, top_k=3)
+    fitted = TargetEncoding.model_validate(target)  # as the codec reads preprocess.json's target
+    respond = task_named(fitted.kind).responder(fitted, {"item": ["x", "y", "z", "w"]}, top_k=3)
     texts = respond.texts(output)
     assert [json.loads(text) for text in texts] == respond.records(output)
     assert all(" " not in text for text in texts if target["kind"] in ("binary", "regression"))
