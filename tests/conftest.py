@@ -42,3 +42,25 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RS_PROJECT_DIR", str(tmp_path))
     return tmp_path
+
+
+EVENTS = """
+CREATE TABLE events AS SELECT * FROM (VALUES
+  ('s1', 'i1', TIMESTAMP '2024-01-01 10:00:00', 'view', 'shoes', 'mobile', 10.0),
+  ('s1', 'i2', TIMESTAMP '2024-01-01 10:01:00', 'view', 'shoes', 'mobile', 12.5),
+  ('s2', 'i3', TIMESTAMP '2024-01-02 09:00:00', 'purchase', 'hats', 'desktop', 5.0)
+) AS t(session_id, item_id, event_time, event_type, category, device, price)
+"""
+
+
+@pytest.fixture
+def warehouse(project: Path) -> Path:
+    """The project's DuckDB warehouse holding a three-row `events` table with the columns the example specs
+    query, so the data contract can be asked."""
+    import duckdb
+
+    path = project / ".rs" / "warehouse.duckdb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(path)) as con:
+        con.execute(EVENTS)
+    return path

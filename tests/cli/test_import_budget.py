@@ -19,7 +19,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pytest
 
 RUN = """
@@ -39,14 +38,6 @@ NEVER = ("torch", "lightning", "zenml", "mlflow", "hydra", "numpy", "pandas", "p
 OFFLINE_ALSO_NEVER = ("duckdb", "rscale.compiler.contract", "rscale.compiler.inference", "rscale.warehouses",
                       "rscale.warehouses.profile")
 
-EVENTS = """
-CREATE TABLE events AS SELECT * FROM (VALUES
-  ('s1', 'i1', TIMESTAMP '2024-01-01 10:00:00', 'view', 'shoes', 'mobile', 10.0),
-  ('s1', 'i2', TIMESTAMP '2024-01-01 10:01:00', 'view', 'shoes', 'mobile', 12.5),
-  ('s2', 'i3', TIMESTAMP '2024-01-02 09:00:00', 'purchase', 'hats', 'desktop', 5.0)
-) AS t(session_id, item_id, event_time, event_type, category, device, price)
-"""
-
 
 def validate(project: Path, *args: str) -> tuple[str, set[str]]:
     """Run `rs validate ARGS` in a new process in `project`; its output and the modules it had loaded."""
@@ -60,16 +51,6 @@ def validate(project: Path, *args: str) -> tuple[str, set[str]]:
 def loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
     """Which of `names` (packages or modules) were imported, by themselves or through a submodule."""
     return [name for name in names if any(m == name or m.startswith(name + ".") for m in modules)]
-
-
-@pytest.fixture
-def warehouse(project: Path) -> Path:
-    """A small DuckDB warehouse with the table the example specs query, so the data contract can be asked."""
-    path = project / ".rs" / "warehouse.duckdb"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(path)) as con:
-        con.execute(EVENTS)
-    return path
 
 
 def test_validate_offline_imports_only_what_validating_needs(project: Path) -> None:

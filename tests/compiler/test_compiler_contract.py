@@ -4,29 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from rscale.compiler import contract
 from rscale.compiler.compilation import compile_spec
 from rscale.compiler.errors import SpecError
-
-EVENTS = """
-CREATE TABLE events AS SELECT * FROM (VALUES
-  ('s1', 'i1', TIMESTAMP '2024-01-01 10:00:00', 'view', 'shoes', 'mobile', 10.0),
-  ('s1', 'i2', TIMESTAMP '2024-01-01 10:01:00', 'view', 'shoes', 'mobile', 12.5),
-  ('s2', 'i3', TIMESTAMP '2024-01-02 09:00:00', 'purchase', 'hats', 'desktop', 5.0)
-) AS t(session_id, item_id, event_time, event_type, category, device, price)
-"""
-
-
-@pytest.fixture
-def warehouse(project: Path) -> Path:
-    path = project / ".rs" / "warehouse.duckdb"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(path)) as con:
-        con.execute(EVENTS)
-    return path
 
 
 def _problems(*args: object, **kwargs: object) -> list:
