@@ -25,7 +25,8 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -349,6 +350,21 @@ class DeviceBatches:
             batch[name] = torch.index_select(source, 0, index, out=out)
         return batch
 
+    def _produce(self, stream: torch.cuda.Stream | None, hand_over: Callable[[Any], bool]) -> None:
+        """The prefetch thread's work: each batch gathered (pinned), copied on `stream`, handed over in order."""
+        for index in self.order:
+            batch = self._gather(index)
+            event = None
+            if stream is not None:
+                with torch.cuda.stream(stream):
+                    batch = {name: t.to(self.device, non_blocking=True) for name, t in batch.items()}
+                    event = torch.cuda.Event()
+                    event.record(stream)
+            elif self.device.type != "cpu":
+                batch = {name: t.to(self.device, non_blocking=True) for name, t in batch.items()}
+            if not hand_over((batch, len(index), event)):
+                return
+
     def _prefetched(self) -> Batches:
         ready: queue.Queue[Any] = queue.Queue(maxsize=PREFETCH_DEPTH)
         stop = threading.Event()
@@ -366,18 +382,9 @@ class DeviceBatches:
 
         def produce() -> None:
             try:
-                for index in self.order:
-                    batch = self._gather(index)
-                    event = None
-                    if stream is not None:
-                        with torch.cuda.stream(stream):
-                            batch = {name: t.to(self.device, non_blocking=True) for name, t in batch.items()}
-                            event = torch.cuda.Event()
-                            event.record(stream)
-                    elif self.device.type != "cpu":
-                        batch = {name: t.to(self.device, non_blocking=True) for name, t in batch.items()}
-                    if not hand_over((batch, len(index), event)):
-                        return
+                # a new thread starts on CUDA's default device: pinned buffers and copies belong to this one
+                with torch.cuda.device(self.device) if self.cuda else nullcontext():
+                    self._produce(stream, hand_over)
                 hand_over(done)
             except BaseException as error:  # handed to the training thread, which raises it
                 hand_over(_Failure(error))
