@@ -1,6 +1,6 @@
 """GPU check: train specs/recs.yaml on one CUDA GPU (bf16-mixed) and on the CPU; record samples/s and GPU use.
 
-    python bench/gpu_check.py [--sessions 20000] [--max-epochs 3] [--out DIR]
+    python bench/gpu_check.py [--sessions 20000] [--max-epochs 3] [--placements auto,prefetch] [--out DIR]
     python bench/gpu_check.py --scale [--items 1000000] [--scale-sessions 10000000] [--quick]
 
 `--scale` is the size where a GPU matters (issue 18): a generated catalogue of 1M items and 10M sessions,
@@ -13,6 +13,9 @@ Without CUDA the GPU part is skipped, and said so in the JSON; the exit status s
 writes (warehouse, ZenML-free training packages) lives in a temporary project folder, never the repo's .rs/.
 It runs the same functions `rs run` does: seed_demo -> warehouse query -> split_table -> models.training.train,
 on plans compiled with --stack local (CPU) and --stack gpu (stacks/gpu.yaml: local orchestrator, gpus: 1).
+That product path (the Fabric loop) places its batches as rscale.models.training.DeviceBatches decides: each GPU
+run records the placement it used and its GPU utilisation; `--placements` runs the GPU case once per placement
+(auto: the loop's own choice, device-resident for the demo; prefetch/device: forced with RS_BATCH_PLACEMENT).
 """
 
 from __future__ import annotations
@@ -136,6 +139,7 @@ def run(plan: Any, train: Any, validation: Any, workdir: Path) -> dict[str, Any]
         "train_rows": result.train_rows,
         "wall_seconds": round(time.perf_counter() - started, 2),
         "hardware": plan.hardware.model_dump(mode="json"),
+        "batch_placement": result.batch_placement,
         "last_epoch": result.history[-1] if result.history else None,
     }
 
@@ -310,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=256, help="Same batch on CPU and GPU, for a fair ratio.")
     parser.add_argument("--gpu-batch-size", type=int, default=2048, help="A second GPU run at a GPU-sized batch (0: skip).")
     parser.add_argument("--skip-cpu", action="store_true")
+    parser.add_argument("--placements", default="auto,prefetch",
+                        help="GPU runs' batch placements, comma-separated: auto, device, prefetch.")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--scale", action="store_true", help="The at-scale check (generated 1M items, 10M sessions).")
     parser.add_argument("--quick", action="store_true", help="With --scale: tiny sizes, a CPU smoke run.")
@@ -359,18 +365,27 @@ def main(argv: list[str] | None = None) -> int:
         else:
             report["device"] = torch.cuda.get_device_name(0)
             report["gpu_runs"] = []
+            from rscale.models.training import BATCH_PLACEMENT_ENV
+
             batches = [args.batch_size] + ([args.gpu_batch_size] if args.gpu_batch_size else [])
+            placements = [p.strip() for p in args.placements.split(",") if p.strip()]
             for batch in batches:
                 plan = compile_plan(
                     "gpu", [*common, "train.gpus=1", "train.precision=bf16-mixed", f"train.batch_size={batch}"]
                 )
-                torch.cuda.reset_peak_memory_stats(0)
-                with UtilisationSampler() as sampler:
-                    outcome = run(plan, train, validation, project / f"gpu-{batch}")
-                outcome["batch_size"] = batch
-                outcome["gpu"] = sampler.summary()
-                outcome["torch_max_memory_allocated_mib"] = round(torch.cuda.max_memory_allocated(0) / 2**20, 1)
-                report["gpu_runs"].append(outcome)
+                for placement in placements:
+                    os.environ[BATCH_PLACEMENT_ENV] = placement
+                    torch.cuda.reset_peak_memory_stats(0)
+                    try:
+                        with UtilisationSampler() as sampler:
+                            outcome = run(plan, train, validation, project / f"gpu-{batch}-{placement}")
+                    finally:
+                        os.environ.pop(BATCH_PLACEMENT_ENV, None)
+                    outcome["batch_size"] = batch
+                    outcome["placement_asked"] = placement
+                    outcome["gpu"] = sampler.summary()
+                    outcome["torch_max_memory_allocated_mib"] = round(torch.cuda.max_memory_allocated(0) / 2**20, 1)
+                    report["gpu_runs"].append(outcome)
             report["gpu"] = report["gpu_runs"][0]
             if "cpu" in report:
                 report["gpu_over_cpu_same_batch"] = round(

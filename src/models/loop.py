@@ -22,7 +22,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import closing, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +33,7 @@ from rscale.models import metrics as metric_functions
 from rscale.models.task_module import TaskModule, task_loss, task_metrics, task_summary
 
 if TYPE_CHECKING:
-    from rscale.models.training import FitSettings
+    from rscale.models.training import DeviceBatches, FitSettings
 
 TIE_BREAK = 1e-9  # see rscale.models.training.TieBreak: metric -/+ TIE_BREAK * val_loss picks the best epoch
 
@@ -44,6 +44,8 @@ class LoopResult(BaseModel):
     history: list[dict[str, float]]
     best_checkpoint: str | None  # None: the module as the last epoch left it is the one to keep
     global_step: int
+    batch_placement: str = "host"  # rscale.models.training.DeviceBatches' placement: host, device or prefetch
+    placement_reason: str = ""
 
 
 class Watch(BaseModel):
@@ -77,12 +79,15 @@ def fit(
     """Train `module` for up to `settings.max_epochs` epochs; after each, validate, log, checkpoint and check
     patience, as `settings` says (rscale.models.training.FitSettings, which the Trainer path reads too).
 
-    Batches are slices of `train_tensors` in seeded shuffles per epoch (rscale.models.training.BatchOrder);
+    Batches are slices of `train_tensors` in seeded shuffles per epoch (rscale.models.training.BatchOrder),
+    placed as rscale.models.training.DeviceBatches says: the CPU slices its own tensors; a GPU holds the data
+    when it fits (moved once) or gets batches prepared and copied on a background thread (the choice is
+    reported once on the status console when `progress` is given, and in the result);
     without validation tensors the last epoch is kept; `settings.tie_break_of`: the metric that
     `settings.monitor` (`<metric>_tie_break`) breaks ties of with val_loss, if any. `on_epoch` receives the
     history after each epoch (None: nothing to write). `progress`: a rich Progress.
     """
-    from rscale.models.training import LAST, BatchOrder, TensorBatches
+    from rscale.models.training import LAST, BatchOrder, DeviceBatches, batch_placement, tensor_bytes
 
     max_epochs, patience, tie_break_of = settings.max_epochs, settings.patience, settings.tie_break_of
     checkpoints, resume = settings.checkpoints, settings.resume
@@ -91,13 +96,22 @@ def fit(
     torch_optimizer = module.configure_optimizers()
     model, optimizer = fabric.setup(module, torch_optimizer)
     net: TaskModule = model.module  # the module itself: its own methods, no wrapper in between
-    dataset = TensorBatches(train_tensors)
-    batch_order = BatchOrder(len(dataset), settings.batch_size, True, settings.seed)
+    rows_total = len(next(iter(train_tensors.values())))
+    batch_order = BatchOrder(rows_total, settings.batch_size, True, settings.seed)
+    placement, reason = batch_placement(fabric.device, tensor_bytes(train_tensors, val_tensors))
+    batches = DeviceBatches(train_tensors, batch_order, fabric.device, placement, reason)
+    val_batches = (DeviceBatches(val_tensors, BatchOrder(len(next(iter(val_tensors.values()))),
+                                                         settings.val_batch_size, False),
+                                 fabric.device, placement, reason)
+                   if val_tensors is not None else None)
+    if progress is not None and fabric.device.type != "cpu":
+        from rscale.console import err
+
+        err().print(f"batches: {reason}", markup=False, highlight=False)
     # Fabric's optimiser wrapper routes step() through the strategy and the precision plugin: about 60 us a
     # step on these CPUs (8% of a small MLP's step), and needed only where the plugin scales gradients
     # (16-mixed's GradScaler). Without a scaler its step is torch's step, so the loop calls that directly.
     step_optimizer = optimizer.step if getattr(fabric.strategy.precision, "scaler", None) is not None else torch_optimizer.step
-    move = fabric.device.type != "cpu"  # batches are sliced from CPU tensors; on a GPU each batch moves once
     start_epoch, global_step = 0, 0
     if resume is not None:
         state = {"state_dict": model, "optimizer": optimizer}
@@ -113,35 +127,33 @@ def fit(
     best_path = checkpoints / "best.ckpt"
     kept_best = best_path if watch is not None and watch.best is not None and best_path.exists() else None
     for epoch in range(start_epoch, max_epochs):
-        batch_order.set_epoch(epoch)
         task = progress.add_task(f"epoch {epoch}", total=len(batch_order)) if progress is not None else None
         every = max(1, len(batch_order) // 50)
         model.train()
         losses: list[torch.Tensor] = []
         rows: list[int] = []
         started = time.perf_counter()
-        for step, index in enumerate(batch_order):
-            batch = dataset[index]
-            if move:
-                batch = fabric.to_device(batch)
-            with fabric.autocast():
-                loss = net.training_loss(batch)
-            # zero_grad on torch's optimiser itself: Fabric's wrapper adds nothing to it, only attribute
-            # look-ups through its fallback (a few microseconds a step); step() as `step_optimizer` says
-            torch_optimizer.zero_grad()
-            fabric.backward(loss)
-            step_optimizer()
-            # detached, no .item(): the epoch's row-weighted mean is taken once, without a device sync per step
-            losses.append(loss.detach())
-            rows.append(len(index))
-            if task is not None and (step + 1) % every == 0:
-                progress.update(task, completed=step + 1)
+        # closing(): a prefetch thread is joined when the epoch ends, or when a step raises
+        with closing(batches.epoch(epoch)) as epoch_batches:
+            for step, (batch, batch_rows) in enumerate(epoch_batches):
+                with fabric.autocast():
+                    loss = net.training_loss(batch)
+                # zero_grad on torch's optimiser itself: Fabric's wrapper adds nothing to it, only attribute
+                # look-ups through its fallback (a few microseconds a step); step() as `step_optimizer` says
+                torch_optimizer.zero_grad()
+                fabric.backward(loss)
+                step_optimizer()
+                # detached, no .item(): the epoch's row-weighted mean is taken once, without a device sync per step
+                losses.append(loss.detach())
+                rows.append(batch_rows)
+                if task is not None and (step + 1) % every == 0:
+                    progress.update(task, completed=step + 1)
         global_step += len(rows)
         weights = torch.tensor(rows, dtype=torch.float32, device=losses[0].device)
         entry: dict[str, float] = {"train_loss": float((torch.stack(losses).float() * weights).sum() / weights.sum())}
         train_seconds = time.perf_counter() - started  # after float(): a GPU's queued steps are done by then
-        if val_tensors is not None:
-            entry.update(validate(fabric, net, val_tensors, settings.val_batch_size))
+        if val_batches is not None:
+            entry.update(validate(fabric, net, val_batches))
             if tie_break_of is not None and watch is not None and tie_break_of in entry:
                 sign = -1.0 if watch.mode == "max" else 1.0
                 entry[watch.monitor] = entry[tie_break_of] + sign * TIE_BREAK * entry["val_loss"]
@@ -173,28 +185,25 @@ def fit(
             break
     for logger in fabric.loggers:
         logger.finalize("success")
-    return LoopResult(history=history, best_checkpoint=str(kept_best) if kept_best else None, global_step=global_step)
+    return LoopResult(history=history, best_checkpoint=str(kept_best) if kept_best else None, global_step=global_step,
+                      batch_placement=placement, placement_reason=reason)
 
 
 @torch.no_grad()
-def validate(fabric: Any, net: TaskModule, tensors: dict[str, torch.Tensor], batch_size: int) -> dict[str, float]:
-    """val_loss (row-weighted mean over batches) and the spec's metrics, named as the history logs them."""
-    from rscale.models.training import TensorBatches
-
-    dataset = TensorBatches(tensors)
+def validate(fabric: Any, net: TaskModule, batches: DeviceBatches) -> dict[str, float]:
+    """val_loss (row-weighted mean over batches) and the spec's metrics, named as the history logs them;
+    `batches`: the validation rows in order (an unshuffled BatchOrder), placed as the training batches are."""
     net.eval()
     total, rows = 0.0, 0
     summaries = []
-    for index in torch.arange(len(dataset)).split(batch_size):
-        batch = dataset[index]
-        if fabric.device.type != "cpu":
-            batch = fabric.to_device(batch)
-        with fabric.autocast():
-            output = net(batch)
-            loss = task_loss(net, output, batch["target"])
-        total += float(loss) * len(index)
-        rows += len(index)
-        summaries.append(task_summary(net, output, batch["target"]))
+    with closing(batches.epoch(0)) as epoch_batches:
+        for batch, batch_rows in epoch_batches:
+            with fabric.autocast():
+                output = net(batch)
+                loss = task_loss(net, output, batch["target"])
+            total += float(loss) * batch_rows
+            rows += batch_rows
+            summaries.append(task_summary(net, output, batch["target"]))
     net.train()
     results = {"val_loss": total / rows}
     for metric, value in task_metrics(net, summaries).items():

@@ -18,12 +18,15 @@ import json
 import logging
 import math
 import os
+import queue
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Generator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -62,6 +65,7 @@ class TrainResult(BaseModel):
     resumed_from: str | None = None
     settings: dict[str, Any] = {}
     warnings: list[str] = []
+    batch_placement: str | None = None  # DeviceBatches' choice on the Fabric loop: host, device or prefetch
 
 
 @dataclass(frozen=True)
@@ -208,6 +212,204 @@ def batch_loader(
     return torch.utils.data.DataLoader(dataset, sampler=order, batch_size=None, collate_fn=_as_is, num_workers=0)
 
 
+# --- batches on a GPU: moved once, or prepared off the training thread ------------------------------
+BATCH_PLACEMENT_ENV = "RS_BATCH_PLACEMENT"  # "auto" (default), "device" or "prefetch": forces DeviceBatches' choice
+PLACEMENTS = ("host", "device", "prefetch")
+# The encoded tensors (training and validation together) live on the device for the whole fit when they take at
+# most this fraction of the device's free memory before training. A quarter, because the rest must hold what
+# training itself allocates and frees each step: the weights, the optimiser's state (AdamW: two more copies),
+# the activations of the largest batch and the allocator's fragmentation; the data is read-only and never freed,
+# so it should not crowd them. Larger data stays on the host and is prefetched.
+DEVICE_RESIDENT_FRACTION = 0.25
+PREFETCH_DEPTH = 3  # batches the prefetch thread prepares ahead: enough to hide a copy behind a step, few in memory
+
+
+def tensor_bytes(*groups: dict[str, torch.Tensor] | None) -> int:
+    """Bytes the tensors of `groups` take (None: nothing)."""
+    return sum(t.numel() * t.element_size() for group in groups if group for t in group.values())
+
+
+def batch_placement(device: torch.device, data_bytes: int) -> tuple[str, str]:
+    """Where the batches of a fit on `device` come from, and why, as DeviceBatches' docstring says.
+
+    `RS_BATCH_PLACEMENT` (device / prefetch) forces the choice on any device, the CPU included (tests, benches);
+    "auto" or unset: the CPU keeps its slices of the host tensors; a CUDA device holds the data when it takes at
+    most DEVICE_RESIDENT_FRACTION of the free memory torch.cuda.mem_get_info reports; any other device (whose free
+    memory torch cannot tell) is prefetched.
+    """
+    forced = os.environ.get(BATCH_PLACEMENT_ENV, "auto").strip().lower()
+    if forced not in ("auto", "device", "prefetch"):
+        raise RscaleError(
+            f"{BATCH_PLACEMENT_ENV} is {forced!r}, expected auto, device or prefetch",
+            fix=f"unset {BATCH_PLACEMENT_ENV}, or set it to one of those",
+        )
+    mib = data_bytes / 2**20
+    if forced != "auto":
+        return forced, f"{forced} ({BATCH_PLACEMENT_ENV}={forced}; data {mib:.1f} MiB)"
+    if device.type == "cpu":
+        return "host", "host (the CPU slices its own tensors)"
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        limit = DEVICE_RESIDENT_FRACTION * free
+        if data_bytes <= limit:
+            return "device", (f"device (data {mib:.1f} MiB <= {DEVICE_RESIDENT_FRACTION:g} of "
+                              f"{free / 2**20:.0f} MiB free: moved once, batches indexed on the GPU)")
+        return "prefetch", (f"prefetch (data {mib:.1f} MiB > {DEVICE_RESIDENT_FRACTION:g} of {free / 2**20:.0f} MiB "
+                            f"free: pinned batches prepared on a background thread)")
+    return "prefetch", f"prefetch ({device.type} does not report its free memory; data {mib:.1f} MiB)"
+
+
+Batches = Generator[tuple[dict[str, torch.Tensor], int], None, None]  # one epoch's batches, each with its rows
+
+
+class _Failure:
+    """What the prefetch thread hands over instead of a batch when preparing one raised."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class DeviceBatches:
+    """The batches of one fit on its device, in BatchOrder's order, with the contents TensorBatches gives.
+
+    Three placements (`placement`; `reason` says why it was chosen, for the run's status line):
+    - "host": the CPU. Each batch is TensorBatches' slice of the host tensors, nothing else (the CPU loop's
+      speed is measured against a hand-written loop in bench/training.py).
+    - "device": the tensors move to the device once, here, and each epoch's shuffled index once per epoch; a
+      batch is a gather on the device, so a step does no host-to-device copy and no CPU gather. Sequence
+      widths (TensorBatches trims `sequence` to the batch's longest session) come from a host copy of
+      `lengths`, so reading them never waits for the device.
+    - "prefetch": the data stays on the host; a background thread gathers each batch into page-locked (pinned)
+      memory and copies it with `non_blocking=True` on a side CUDA stream, up to PREFETCH_DEPTH batches ahead
+      (a bounded queue), so the copy overlaps the previous step. The host tensors themselves are not pinned:
+      the gather reads them on the CPU, and only a copy's source must be pinned for it to be asynchronous
+      (pinning them too would hold a second copy of the data in locked memory). An error in the thread is
+      raised on the training thread at the batch it failed on; the thread is joined when the epoch's
+      iterator ends or is closed (use `contextlib.closing`).
+    Every placement yields the same batches in the same order (tests/models/test_models_training_placement.py),
+    so a run's result does not depend on where its batches came from.
+    """
+
+    def __init__(
+        self,
+        tensors: dict[str, torch.Tensor],
+        order: BatchOrder,
+        device: torch.device,
+        placement: str,
+        reason: str = "",
+    ) -> None:
+        if placement not in PLACEMENTS:
+            raise ValueError(f"placement must be one of {PLACEMENTS}, not {placement!r}")
+        self.order, self.device, self.placement, self.reason = order, torch.device(device), placement, reason
+        self.host = TensorBatches(tensors)
+        self.cuda = self.device.type == "cuda"
+        self.lengths = tensors.get("lengths")  # host copy: sequence widths without a device sync
+        self.on_device: dict[str, torch.Tensor] = {}
+        if placement == "device":
+            self.on_device = {name: tensor.to(self.device) for name, tensor in tensors.items()}
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def epoch(self, epoch: int) -> Batches:
+        """The epoch's batches, each with its row count, in BatchOrder's seeded order for `epoch`."""
+        self.order.set_epoch(epoch)
+        if self.placement == "device":
+            return self._on_device()
+        if self.placement == "prefetch":
+            return self._prefetched()
+        return self._on_host()
+
+    def _on_host(self) -> Batches:
+        host = self.host
+        for index in self.order:
+            yield host[index], len(index)
+
+    def _width(self, index: torch.Tensor) -> int | None:
+        return max(1, int(self.lengths[index].max())) if self.lengths is not None else None
+
+    def _on_device(self) -> Batches:
+        indices = list(self.order)
+        if not indices:
+            return
+        moved = torch.cat(indices).to(self.device).split([len(index) for index in indices])
+        for index, device_index in zip(indices, moved, strict=True):
+            width = self._width(index)
+            batch = {name: tensor[device_index] for name, tensor in self.on_device.items()}
+            if width is not None:
+                batch["sequence"] = batch["sequence"][:, :width]
+            yield batch, len(index)
+
+    def _gather(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
+        """TensorBatches' batch for `index`, gathered straight into pinned memory when CUDA is in use."""
+        width = self._width(index)
+        batch = {}
+        for name, tensor in self.host.tensors.items():
+            source = tensor[:, :width] if name == "sequence" and width is not None else tensor
+            out = torch.empty((len(index), *source.shape[1:]), dtype=source.dtype, pin_memory=self.cuda)
+            batch[name] = torch.index_select(source, 0, index, out=out)
+        return batch
+
+    def _produce(self, stream: torch.cuda.Stream | None, hand_over: Callable[[Any], bool]) -> None:
+        """The prefetch thread's work: each batch gathered (pinned), copied on `stream`, handed over in order."""
+        for index in self.order:
+            batch = self._gather(index)
+            event = None
+            if stream is not None:
+                with torch.cuda.stream(stream):
+                    batch = {name: t.to(self.device, non_blocking=True) for name, t in batch.items()}
+                    event = torch.cuda.Event()
+                    event.record(stream)
+            elif self.device.type != "cpu":
+                batch = {name: t.to(self.device, non_blocking=True) for name, t in batch.items()}
+            if not hand_over((batch, len(index), event)):
+                return
+
+    def _prefetched(self) -> Batches:
+        ready: queue.Queue[Any] = queue.Queue(maxsize=PREFETCH_DEPTH)
+        stop = threading.Event()
+        stream = torch.cuda.Stream(self.device) if self.cuda else None
+        done = object()
+
+        def hand_over(item: Any) -> bool:
+            while not stop.is_set():
+                try:
+                    ready.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def produce() -> None:
+            try:
+                # a new thread starts on CUDA's default device: pinned buffers and copies belong to this one
+                with torch.cuda.device(self.device) if self.cuda else nullcontext():
+                    self._produce(stream, hand_over)
+                hand_over(done)
+            except BaseException as error:  # handed to the training thread, which raises it
+                hand_over(_Failure(error))
+
+        thread = threading.Thread(target=produce, name="rscale-batch-prefetch", daemon=True)
+        thread.start()
+        try:
+            while True:
+                item = ready.get()
+                if item is done:
+                    return
+                if isinstance(item, _Failure):
+                    raise item.error
+                batch, rows, event = item
+                if event is not None:
+                    current = torch.cuda.current_stream(self.device)
+                    current.wait_event(event)
+                    for tensor in batch.values():
+                        tensor.record_stream(current)  # made on the side stream, used and freed on this one
+                yield batch, rows
+        finally:
+            stop.set()
+            thread.join()
+
+
 # --- the public entry point -----------------------------------------------------------------------
 def train(
     plan: Plan,
@@ -302,7 +504,7 @@ def train_in_process(
         run = _fit_in_loop(module, train_tensors, val_tensors, settings, earlier, loggers, progress)
     else:
         run = _fit_with_trainer(module, model_config, train_tensors, val_tensors, settings, earlier, loggers, progress)
-    history, best_checkpoint, world_size, is_global_zero, trained = run
+    history, best_checkpoint, world_size, is_global_zero, trained, placement = run
 
     best_epoch = (_best_epoch(history, settings.monitor, settings.mode) if has_validation
                   else (history[-1]["epoch"] if history else None))
@@ -326,11 +528,13 @@ def train_in_process(
         resumed_from=str(resume) if resume else None,
         settings=settings.train.model_dump(),
         warnings=training_warnings(settings.train, history, best_epoch),
+        batch_placement=placement,
     )
 
 
-Fitted = tuple[list[dict[str, float]], str | None, int, bool, Any]  # history, best checkpoint, world size,
-# whether this process writes the package, and the module the package holds
+Fitted = tuple[list[dict[str, float]], str | None, int, bool, Any, str | None]  # history, best checkpoint,
+# world size, whether this process writes the package, the module the package holds, and where the Fabric
+# loop's batches came from (DeviceBatches; None: the Trainer's DataLoader)
 
 
 def _fit_in_loop(
@@ -361,7 +565,7 @@ def _fit_in_loop(
             on_epoch=(lambda history: write_json(history_path, history)) if history_path is not None else None,
             progress=display,
         )
-    return result.history, result.best_checkpoint, 1, True, module
+    return result.history, result.best_checkpoint, 1, True, module, result.batch_placement
 
 
 def _fit_with_trainer(
@@ -437,7 +641,7 @@ def _fit_with_trainer(
         state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
         trained.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
         best = None
-    return recorder.history, best, trainer.world_size, trainer.is_global_zero, trained
+    return recorder.history, best, trainer.world_size, trainer.is_global_zero, trained, None
 
 
 def _configured(make: Any) -> Any:
