@@ -11,6 +11,9 @@ Each server runs the same small tabular model package (specs/conversion.yaml's M
   compared with the one-worker, asyncio + h11 rscale server of the same run.
 The load generator is wrk in another process (or bench/load_client.py when wrk is missing), closed loop, at
 1, 8 and 64 connections with one record per request, and at 8 connections with 64 records per request.
+Beside the HTTP runs, both apps are called in this process through ASGI, no HTTP and no load generator
+(`asgi_cpu`): CPU microseconds per request, the part of the comparison that load on a shared machine does
+not compress toward 1 the way it does loaded wrk ratios.
 Goals (DESIGN.md, issue #18): >= 0.9 of raw Starlette's req/s at 1, 8 and 64 connections and of its rows/s at
 64 records per request, all in one run; p99 < 25 ms at 64 connections; p50 < 0.5 ms for one client.
 """
@@ -112,6 +115,73 @@ class Server:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self.log.close()
+
+
+def asgi_cpu(package: Path, work: Path, chunks: int) -> dict[str, dict[str, float]]:
+    """CPU microseconds per request of rscale's app (prediction log on) and the hand-written one, called in
+    this process through ASGI with a prepared scope, receive and send: {app: {"1 record": us, "64 records": us}}.
+
+    The apps alternate chunk by chunk (20 one-record or 3 64-record requests); each figure is the app's
+    20th-percentile chunk in this thread's CPU time, so a chunk another process disturbed (cache, preemption)
+    drops out. rscale's log lines are written by a writer thread in the server; here the same flush runs in
+    this thread every 10 rounds and its CPU per line is added, so the log's whole cost counts.
+    """
+    import asyncio
+
+    from bench.starlette_baseline import create_app as hand_app
+    from rscale.serving.server import create_app
+
+    ours = create_app(package, work / "asgi-predictions")
+    log = ours.state.prediction_log
+    log.max_pending = 1 << 30  # flushed below, timed
+    apps = {"rscale": ours, "hand-written Starlette": hand_app(package)}
+    bodies_ = {"1 record": (json.dumps(EXAMPLE).encode(), 20),
+               f"{BATCH} records": (json.dumps({"instances": [EXAMPLE] * BATCH}).encode(), 3)}
+
+    async def chunk(app: Any, body: bytes, n: int) -> float:
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                 "scheme": "http", "path": "/invocations", "raw_path": b"/invocations", "query_string": b"",
+                 "root_path": "", "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8080),
+                 "headers": [(b"host", b"127.0.0.1:8080"), (b"content-type", b"application/json"),
+                             (b"content-length", str(len(body)).encode())]}
+        message = {"type": "http.request", "body": body, "more_body": False}
+        statuses: list[int] = []
+
+        async def receive() -> dict[str, Any]:
+            return message
+
+        async def send(sent: dict[str, Any]) -> None:
+            if sent["type"] == "http.response.start":
+                statuses.append(sent["status"])
+
+        started = time.thread_time()
+        for _ in range(n):
+            await app(dict(scope), receive, send)
+        spent = time.thread_time() - started
+        if set(statuses) != {200}:
+            raise RuntimeError(f"in-process request answered {sorted(set(statuses))}")
+        return spent / n * 1e6
+
+    async def measure() -> dict[str, dict[str, float]]:
+        samples: dict[tuple[str, str], list[float]] = {(a, b): [] for a in apps for b in bodies_}
+        per_line: list[float] = []
+        for round_ in range(chunks):
+            for name, app in apps.items():
+                for payload, (body, n) in bodies_.items():
+                    samples[(name, payload)].append(await chunk(app, body, n))
+            if round_ % 10 == 9:
+                lines = len(log._pending)
+                started = time.thread_time()
+                log.flush()
+                per_line.append((time.thread_time() - started) / max(1, lines) * 1e6)
+        flush = statistics.median(per_line) if per_line else 0.0
+        figures: dict[str, dict[str, float]] = {}
+        for (name, payload), values in samples.items():
+            added = flush * (BATCH if payload != "1 record" else 1) if name == "rscale" else 0.0
+            figures.setdefault(name, {})[payload] = sorted(values)[len(values) // 5] + added
+        return figures
+
+    return asyncio.run(measure())
 
 
 def load(url: str, body: str, connections: int, seconds: int, work: Path) -> dict[str, Any]:
@@ -243,6 +313,12 @@ def run(quick: bool, work: Path) -> Report:
                    higher_is_better=False)
     report.compare("rscale p50, one client", median(ours, "1 record", 1, "p50_us") / 1000, GOAL_P50_MS, unit="ms",
                    higher_is_better=False)
+    cpu = asgi_cpu(package, work, 30 if quick else 150)
+    for payload in ("1 record", f"{BATCH} records"):
+        for name in (ours, hand):
+            report.row(f"in-process ASGI CPU per request: {name}, {payload}", "us", [cpu[name][payload]])
+        report.compare(f"in-process CPU per request vs hand-written, {payload} (lower is cheaper)",
+                       cpu[ours][payload] / cpu[hand][payload], None, higher_is_better=False)
     for variant in ("rscale, 2 workers", "rscale, uvloop+httptools"):
         if (variant, "1 record", 64) in samples:
             for connections in (8, 64):

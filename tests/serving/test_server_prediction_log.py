@@ -160,3 +160,16 @@ def test_a_full_disk_never_fails_a_request_and_ping_reports_it(tmp_path: Path) -
         report = ping.json()["prediction_log"]
         assert report["failures"] == 3 and "No space left" in report["last_error"]
         assert client.post("/invocations", json=EXAMPLE).status_code == 200
+
+
+def test_the_writer_thread_loses_nothing_and_keeps_order_up_to_close(tmp_path: Path) -> None:
+    """While serving, a writer thread flushes (woken early once max_pending lines wait); close() stops it and
+    writes the rest, so every recorded line reaches the file, in order."""
+    log = PredictionLog(tmp_path, "v1", "hash", max_pending=5)
+    log.start()
+    for i in range(23):
+        log.record(f"r{i}", 1.0 + i, [{"x": i}], [{"score": 0.5}])
+    log.close()
+    lines = [json.loads(line) for path in sorted(tmp_path.glob("*.jsonl")) for line in path.read_text().splitlines()]
+    assert [line["request_id"] for line in lines] == [f"r{i}" for i in range(23)]
+    assert log.written == 23 and log.failures == 0
