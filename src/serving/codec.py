@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rscale.models.fitted import TargetEncoding
+from rscale.models.fitted import FittedState
 from rscale.models.package import RequestError
 from rscale.models.preprocess import OOV, PAD, RESERVED, left_aligned
 from rscale.models.preprocess import _hash_token as hash_token  # the table path's hashing: both paths agree
@@ -114,28 +114,27 @@ def _where(position: int, records: Sequence[Any]) -> str:
     return f"record {position}" if len(records) > 1 else "request"
 
 
-def _codes(state: Mapping[str, Any], vocab: str) -> dict[str, int]:
-    return {token: i + RESERVED for i, token in enumerate(state["vocabularies"][vocab])}
+def _codes(state: FittedState, vocab: str) -> dict[str, int]:
+    return {token: i + RESERVED for i, token in enumerate(state.vocabularies[vocab])}
 
 
 class RequestCodec:
     """Checks and encodes request records, and turns the module's output into responses."""
 
-    def __init__(self, state: Mapping[str, Any]) -> None:
-        """`state`: a fitted preprocessor's state (`Preprocessor.to_dict()`, a package's preprocess.json)."""
-        self.inputs: tuple[tuple[str, str], ...] = tuple((f["name"], f["type"]) for f in state["inputs"])
+    def __init__(self, state: FittedState | Mapping[str, Any]) -> None:
+        """`state`: a fitted preprocessor's typed state (`Preprocessor.state`), or its JSON (a package's
+        preprocess.json, `Preprocessor.to_dict()`), read through the same records the table encoder reads."""
+        fitted = state if isinstance(state, FittedState) else FittedState.from_json(dict(state))
+        self.inputs: tuple[tuple[str, str], ...] = tuple((f.name, f.type) for f in fitted.inputs)
         self.input_names: tuple[str, ...] = tuple(name for name, _ in self.inputs)
-        self.id_column: str | None = state.get("id")
-        self.numeric = tuple(NumericField(f["name"], float(f["mean"]), float(f["std"]), bool(f["binary"])) for f in state["numeric"])
-        self.categorical = tuple(CategoricalField(c["name"], _codes(state, c["vocab"])) for c in state["categorical"])
-        sequence, text = state["sequence"], state["text"]
-        self.sequence = (
-            SequenceField(sequence["name"], _codes(state, sequence["vocab"]), int(sequence["max_len"])) if sequence else None
-        )
-        self.text = TextField(text["name"], int(text["buckets"]), int(text["max_tokens"])) if text else None
-        target = TargetEncoding.model_validate(state["target"])  # the typed record Task's responses read
-        self.task = task_named(target.kind)  # the response is the target kind's: rscale.models.tasks
-        self._responder = self.task.responder(target, state["vocabularies"], int(state["top_k"]))
+        self.id_column: str | None = fitted.id
+        self.numeric = tuple(NumericField(f.name, f.mean, f.std, f.binary) for f in fitted.numeric)
+        self.categorical = tuple(CategoricalField(c.name, _codes(fitted, c.vocab)) for c in fitted.categorical)
+        sequence, text = fitted.sequence, fitted.text
+        self.sequence = SequenceField(sequence.name, _codes(fitted, sequence.vocab), sequence.max_len) if sequence else None
+        self.text = TextField(text.name, text.buckets, text.max_tokens) if text else None
+        self.task = task_named(fitted.target.kind)  # the response is the target kind's: rscale.models.tasks
+        self._responder = self.task.responder(fitted.target, fitted.vocabularies, fitted.top_k)
         self._allowed = frozenset(self.input_names) | ({self.id_column} if self.id_column else frozenset())
         self._required = frozenset(self.input_names)
         self._mean = np.array([f.mean for f in self.numeric], dtype=np.float64)
@@ -147,8 +146,8 @@ class RequestCodec:
 
     @classmethod
     def of(cls, preprocessor: Any) -> RequestCodec:
-        """The codec of a fitted `rscale.models.preprocess.Preprocessor`."""
-        return cls(preprocessor.to_dict())
+        """The codec of a fitted `rscale.models.preprocess.Preprocessor`: its typed state, as it is."""
+        return cls(preprocessor.state)
 
     # --- request records -> tensors --------------------------------------------------------------------
     def encode(self, records: list[dict[str, Any]]) -> dict[str, torch.Tensor]:

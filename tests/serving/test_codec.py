@@ -9,6 +9,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 import torch
+from pydantic import ValidationError
 from tiny_package import REPO
 
 from rscale.models.fitted import TargetEncoding
@@ -116,8 +117,8 @@ def test_the_codec_has_no_defaults_of_its_own() -> None:
     state = preprocessor.to_dict()
     assert RequestCodec(state).response_description()["top_k"] == plan.model.top_k
     assert RequestCodec(state).sequence.max_len == plan.model.max_len  # type: ignore[union-attr]
-    with pytest.raises(KeyError):  # a state without the setting is an error, not a number made up here
-        RequestCodec({key: value for key, value in state.items() if key != "top_k"})
+    with pytest.raises(ValidationError, match="top_k"):  # a state without the setting is an error naming it,
+        RequestCodec({key: value for key, value in state.items() if key != "top_k"})  # not a number made up here
 
 
 @pytest.mark.parametrize(
