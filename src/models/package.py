@@ -117,7 +117,7 @@ class ModelPackage:
                 )
         manifest = json.loads((path / MANIFEST).read_text())
         model_config = json.loads((path / MODEL_CONFIG).read_text())
-        preprocessor = Preprocessor.from_dict(json.loads((path / PREPROCESS).read_text()))
+        preprocessor = Preprocessor.load(path / PREPROCESS)
         module = build_module(model_config)
         state = torch.load(path / WEIGHTS, map_location="cpu", weights_only=True)
         module.load_state_dict(state)
@@ -214,7 +214,7 @@ def write_package(
     state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
     torch.save(state, path / WEIGHTS)
     (path / MODEL_CONFIG).write_text(json.dumps(model_config, indent=2, sort_keys=True) + "\n")
-    (path / PREPROCESS).write_text(json.dumps(preprocessor.to_dict()) + "\n")
+    preprocessor.save(path / PREPROCESS)
     (path / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return path
 

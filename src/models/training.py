@@ -481,7 +481,7 @@ def train_in_process(
         previous = json.loads(config_path.read_text())
         if {k: previous.get(k) for k in ("model", "shapes")} == {k: model_config[k] for k in ("model", "shapes")}:
             # resume with the vocabularies the checkpoint was trained with
-            preprocessor = Preprocessor.from_dict(json.loads(preprocess_path.read_text()))
+            preprocessor = Preprocessor.load(preprocess_path)
             model_config = model_config_for(plan, preprocessor)
             train_tensors = preprocessor.transform(train)
             resume = last
