@@ -63,11 +63,15 @@ def version_problems(tree: dict[str, Any]) -> list[Problem]:
                 fix="upgrade rscale (pip install -U rscale), or write the spec for spec_version: 1",
             )
         ]
-    missing = [v for v in range(version, SPEC_VERSION) if v not in UPGRADES]
-    if missing:
+    # the first version on the way up with no upgrade; walked step by step, never a range from `version` (a
+    # spec_version of -10**40 is a value a person can write, and a list of every version from it is not)
+    first_missing = version
+    while first_missing < SPEC_VERSION and first_missing in UPGRADES:
+        first_missing += 1
+    if first_missing < SPEC_VERSION:
         return [
             Problem(
-                f"spec_version {version} is not supported (no upgrade from version {missing[0]})",
+                f"spec_version {version} is not supported (no upgrade from version {first_missing})",
                 path=("spec_version",),
                 fix=f"set spec_version: {SPEC_VERSION} and follow docs/spec-reference.md",
             )

@@ -101,6 +101,15 @@ def test_registered_upgrade_hook_lifts_an_old_spec() -> None:
         validate(load_text(old, "old.yaml"))
 
 
+def test_a_far_too_old_spec_version_is_one_problem_naming_the_first_missing_upgrade() -> None:
+    # found by the fuzz test: the check listed every version from spec_version up (10**40 of them here)
+    problems = _problems(_spec().replace("spec_version: 1", "spec_version: -10000000000000000000000000000000000000000"))
+    assert [p.message for p in problems if p.dotted == "spec_version"] == [
+        "spec_version -10000000000000000000000000000000000000000 is not supported (no upgrade from version "
+        "-10000000000000000000000000000000000000000)"
+    ]
+
+
 def test_unknown_key_inside_union_member_and_list_item_names_its_own_block() -> None:
     text = _spec().replace("{type: range, column: avg_price, min: 0}", "{type: range, column: avg_price, minimum: 0}")
     text = text.replace("serving: {tier: local}", "serving: {tier: custom, build: {base: python}}")
