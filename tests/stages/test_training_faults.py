@@ -11,7 +11,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-EPOCHS = 12
+# enough epochs that the run is still going 0.3 s after its first checkpoint on a fast machine: with 12, the
+# Fabric loop (about 1 ms a step here) sometimes finished before the kill and wrote its package
+EPOCHS = 40
 OVERRIDES = [f"train.max_epochs={EPOCHS}", "train.batch_size=8", "train.early_stopping.patience=1000"]
 CHILD = f"""
 import sys
