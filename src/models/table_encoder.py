@@ -63,18 +63,22 @@ def _chunks(column: pa.ChunkedArray | pa.Array) -> list[pa.Array]:
 
 
 def _float_slices(column: pa.ChunkedArray | pa.Array) -> Iterator[tuple[int, np.ndarray]]:
-    """(first row, float64 values) per piece of at most SLICE_ROWS rows; nulls read as NaN.
+    """(first row, values) per piece of at most SLICE_ROWS rows: float64, nulls as NaN, or the integers
+    themselves where the piece is integer without nulls.
 
-    Without copying the column: float64 pieces without nulls are zero-copy views, others are cast piece
-    by piece, so no full-size float64 temporary is ever built.
+    Without copying the column: float64 and integer pieces without nulls are zero-copy views, others are
+    cast piece by piece, so no full-size float64 temporary is ever built.
     """
     start = 0
     for chunk in _chunks(column):
         for offset in range(0, len(chunk), SLICE_ROWS):
             piece = chunk.slice(offset, SLICE_ROWS)
-            if piece.type != pa.float64():
-                piece = pc.cast(piece, pa.float64())
-            yield start, piece.to_numpy(zero_copy_only=False)
+            if pa.types.is_integer(piece.type) and not piece.null_count:
+                # integers read in place: numpy converts them where they are used (exactly as float64 up to
+                # 2**53, Arrow's cast refuses larger), with no float64 copy of the column
+                yield start, piece.to_numpy()
+            else:
+                yield start, _float64_values(piece)
             start += len(piece)
 
 
@@ -94,18 +98,21 @@ def _all_finite(values: np.ndarray) -> bool:
 
 class ReadColumn:
     """A categorical column's rows, read once: per chunk, its distinct values (strings) and each row's index
-    into them (-1 for a null). Their counts (`parts`, as `_value_counts` gives them) fit the vocabulary; the
-    indices, mapped through the vocabulary's codes of those few distinct values, are the encoded rows, so
-    no second hashing pass over the strings is needed (`Preprocessor.fit_transform`)."""
+    into them (a null's index is one past the last value). Their counts (`parts`, as `_value_counts` gives
+    them) fit the vocabulary; the indices, mapped through the vocabulary's codes of those few distinct
+    values, are the encoded rows, so no second hashing pass over the strings is needed
+    (`Preprocessor.fit_transform`)."""
 
     def __init__(self, column: pa.ChunkedArray | pa.Array) -> None:
         self.chunks: list[tuple[pa.Array, np.ndarray]] = []
         self.parts: list[pa.StructArray] = []
         for chunk in _chunks(column):
             encoded = pc.dictionary_encode(chunk if chunk.type == pa.string() else chunk.cast(pa.string()))
-            rows = pc.fill_null(encoded.indices, -1) if encoded.indices.null_count else encoded.indices
+            size = len(encoded.dictionary)
+            rows = pc.fill_null(encoded.indices, size) if encoded.indices.null_count else encoded.indices
             indices = rows.to_numpy(zero_copy_only=False)
-            counts = np.bincount(indices + 1, minlength=len(encoded.dictionary) + 1)[1:].astype(np.int64)
+            # every index in 0..size, so no shifted copy of them is needed to count; the nulls' count is dropped
+            counts = np.bincount(indices, minlength=size + 1)[:size].astype(np.int64)
             self.chunks.append((encoded.dictionary, indices))
             self.parts.append(pa.StructArray.from_arrays([encoded.dictionary, pa.array(counts)], names=["values", "counts"]))
         if not self.parts:  # no rows in this range
@@ -116,9 +123,10 @@ class ReadColumn:
         start = 0
         for dictionary, indices in self.chunks:
             known = pc.fill_null(pc.index_in(dictionary, value_set=value_set), OOV - RESERVED)
-            # one code per distinct value, then OOV last, where a null's index -1 wraps round to
+            # one code per distinct value, then OOV at a null's index, one past them: every index is in
+            # range, so the take needs no bounds check ("clip" never clips here)
             by_entry = np.append(known.to_numpy(zero_copy_only=False).astype(np.int64) + RESERVED, OOV)
-            np.take(by_entry, indices, out=out[start : start + len(indices)], mode="wrap")
+            np.take(by_entry, indices, out=out[start : start + len(indices)], mode="clip")
             start += len(indices)
 
 
@@ -228,7 +236,9 @@ class TableEncoder:
         (BLOCK_ROWS x n_numeric floats) stay in cache while its columns are written, where a column-at-a-time
         pass would carry the whole output matrix through memory once per column. The columns are read as
         float64 one window of SLICE_ROWS rows at a time (zero-copy where they are float64 without nulls), so
-        no full-size float64 temporary is built; `scratch` (float64, BLOCK_ROWS long) holds each block's result.
+        no full-size float64 temporary is built; `scratch` (float64, BLOCK_ROWS long) holds each result. One
+        finiteness check per block, over its rows of `out` (contiguous, in cache), finds the rare block with
+        a null, NaN or inf; only there are the values read again to zero those rows.
         """
         block = max(1, min(BLOCK_ROWS, SLICE_ROWS))
         first = 0
@@ -238,13 +248,14 @@ class TableEncoder:
             columns = [_float64_values(column) for column in window.columns]
             for start in range(0, window.num_rows, block):
                 stop = min(start + block, window.num_rows)
+                rows = out[first + start : first + stop]
                 for j, (f, values) in enumerate(zip(self.numeric, columns, strict=True)):
-                    piece = values[start:stop]
-                    scaled = np.subtract(piece, f.mean, out=scratch[: stop - start])
+                    scaled = np.subtract(values[start:stop], f.mean, out=scratch[: stop - start])
                     scaled /= f.std
-                    if not _all_finite(scaled):
-                        scaled[~np.isfinite(piece)] = 0.0
-                    out[first + start : first + stop, j] = scaled
+                    rows[:, j] = scaled
+                if not _all_finite(rows):  # a value not finite (or one past float32's range, left as it is)
+                    for j, values in enumerate(columns):
+                        rows[~np.isfinite(values[start:stop]), j] = 0.0
             first += window.num_rows
 
     def transform_target(self, column: pa.ChunkedArray | pa.Array) -> torch.Tensor:
