@@ -4,8 +4,6 @@ This module is the light schema the compiler checks specs against; `rscale.stack
 ZenML components. Account-specific values are `${env:NAME}` references, resolved at run time.
 """
 
-from __future__ import annotations
-
 import os
 import re
 from datetime import date
@@ -40,7 +38,7 @@ class Orchestrator(Block):
     bucket: str | None = Field(None, description="S3 bucket for SageMaker job files; SageMaker's default when unset.")
 
     @model_validator(mode="after")
-    def _sagemaker_needs_a_role(self) -> Orchestrator:
+    def _sagemaker_needs_a_role(self) -> "Orchestrator":
         if self.flavor == "sagemaker" and not self.execution_role:
             raise ValueError("a sagemaker orchestrator needs `execution_role` (usually ${env:RS_SAGEMAKER_ROLE})")
         return self
@@ -67,7 +65,7 @@ class ArtifactStore(Block):
     path: str = Field(".rs/artifacts", description="A folder (local, relative to the project) or s3://bucket/prefix.")
 
     @model_validator(mode="after")
-    def _s3_needs_an_s3_path(self) -> ArtifactStore:
+    def _s3_needs_an_s3_path(self) -> "ArtifactStore":
         if self.flavor == "s3" and not self.path.startswith("s3://"):
             raise ValueError(f"an s3 artifact store needs a path like s3://bucket/prefix (got {self.path!r})")
         return self
@@ -85,7 +83,7 @@ class ImageBuilder(Block):
     code_build_project: str | None = Field(None, description="aws only: the CodeBuild project that builds images.")
 
     @model_validator(mode="after")
-    def _aws_needs_a_project(self) -> ImageBuilder:
+    def _aws_needs_a_project(self) -> "ImageBuilder":
         if self.flavor == "aws" and not self.code_build_project:
             raise ValueError("an aws image builder needs `code_build_project`")
         return self
@@ -229,7 +227,7 @@ class StackSpec(Block):
         return names
 
     @model_validator(mode="after")
-    def _remote_steps_need_a_registry(self) -> StackSpec:
+    def _remote_steps_need_a_registry(self) -> "StackSpec":
         if self.runs_remotely() and self.container_registry is None:
             raise ValueError(
                 "a stack that runs steps on SageMaker needs a `container_registry` (ECR) for the step image"

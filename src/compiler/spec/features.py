@@ -6,8 +6,6 @@ runs in the data contract at compile time (`rscale.compiler.inference`), and the
 resolved list (`ResolvedFeatures`), so a run never changes meaning because the table did.
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import Discriminator, Field, Tag

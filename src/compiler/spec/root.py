@@ -1,7 +1,5 @@
 """The whole spec, version 1: one YAML file per use case."""
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Annotated, Literal, Union
 
 from pydantic import Field

@@ -1,7 +1,5 @@
 """`serving`: how the model is served, a union on `tier`. Moving tiers is one changed line."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import Field

@@ -7,8 +7,6 @@ the train step reports the values it used. The best epoch, and early stopping, f
 on the validation split unless `early_stopping.monitor` says otherwise.
 """
 
-from __future__ import annotations
-
 import math
 from typing import Literal
 
