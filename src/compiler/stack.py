@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 from pydantic import Field, model_validator
 
 from rscale.compiler.errors import Problem, SpecError, did_you_mean
-from rscale.compiler.spec.base import Block
+from rscale.compiler.spec.base import Block, no_items
 from rscale.registry import Registry
 
 # GPU count -> SageMaker training instance type (docs/stacks.md shows it). plan.hardware_for picks the
@@ -93,9 +93,9 @@ class ContainerImage(Block):
     """The image remote steps run in: the project's pinned dependencies on top of a parent image."""
 
     parent_image: str | None = Field(None, description="ZenML's own image for its version when unset.")
-    extras: list[str] = Field(default_factory=list, description="rscale pip extras to add (e.g. snowflake).")
-    requirements: list[str] = Field(default_factory=list, description="More pip requirements, pinned.")
-    apt_packages: list[str] = Field(default_factory=list)
+    extras: list[str] = Field(default_factory=no_items, description="rscale pip extras to add (e.g. snowflake).")
+    requirements: list[str] = Field(default_factory=no_items, description="More pip requirements, pinned.")
+    apt_packages: list[str] = Field(default_factory=no_items)
     environment: dict[str, str] = Field(default_factory=dict, description="Variables set in the image.")
 
 
@@ -195,7 +195,7 @@ class StackSpec(Block):
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")
     description: str | None = None
     gpus: int = Field(0, ge=0, description="GPUs the orchestrator's own machine has for in-process training.")
-    integrations: list[str] = Field(default_factory=list, description="ZenML integrations the stack needs.")
+    integrations: list[str] = Field(default_factory=no_items, description="ZenML integrations the stack needs.")
     orchestrator: Orchestrator = Field(default_factory=Orchestrator)
     step_operator: StepOperator | None = None
     artifact_store: ArtifactStore = Field(default_factory=ArtifactStore)

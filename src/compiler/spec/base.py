@@ -47,4 +47,11 @@ SecretRef = Annotated[
 
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
-__all__ = ["Block", "SecretRef", "Identifier", "SECRET_REF", "spec_value_error", "Any", "GetJsonSchemaHandler"]
+
+def no_items() -> list[Any]:
+    """An empty list: a list field's `default_factory`. Pydantic reads each factory's signature when the model is
+    created, and the builtin `list`'s is parsed from its text signature (about 3 ms per `rs` start for eight
+    fields); a plain function's is read directly. Same default, same schema."""
+    return []
+
+__all__ = ["Block", "SecretRef", "Identifier", "SECRET_REF", "spec_value_error", "no_items", "Any", "GetJsonSchemaHandler"]

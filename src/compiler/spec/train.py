@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from rscale.compiler.spec.base import Block
+from rscale.compiler.spec.base import Block, no_items
 
 TARGET_STEPS = 4000  # optimiser steps a run aims at when max_epochs is derived
 MIN_EPOCHS, MAX_EPOCHS = 10, 500
@@ -46,7 +46,7 @@ class TrainSettings(BaseModel):
     monitor: str
     mode: Literal["min", "max"]
     patience: int | None
-    derived: list[str] = Field(default_factory=list, description="Which of these were derived, not set.")
+    derived: list[str] = Field(default_factory=no_items, description="Which of these were derived, not set.")
 
 
 class TrainSpec(Block):
