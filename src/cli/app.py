@@ -8,6 +8,7 @@ and the fix; an unexpected one says how to see the traceback). `rs --debug ...` 
 from __future__ import annotations
 
 import functools
+import gc
 import importlib
 import os
 from collections.abc import Callable, Iterator, MutableMapping
@@ -108,11 +109,20 @@ err_console = make_console(stderr=True)
 STATE = {"debug": False}
 
 
+# Commands that read a spec or two, print or write a file, and exit: `rscale.cli.main` pauses the garbage
+# collector for start-up and these keep it paused to their end (their memory is freed by reference counting or
+# with the process); every other command (training, serving, monitoring) gets it back before it starts.
+SHORT_COMMANDS = frozenset({"validate", "compile", "schema"})
+
+
 @app.callback()
 def _root(
+    ctx: typer.Context,
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
 ) -> None:
     STATE["debug"] = debug or bool(os.environ.get("RS_DEBUG"))
+    if ctx.invoked_subcommand not in SHORT_COMMANDS:
+        gc.enable()
     from rscale.console import use
 
     use(out=console, err=err_console)  # the library (steps, sweeps) prints through the CLI's own consoles

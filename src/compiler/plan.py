@@ -5,8 +5,6 @@ warehouse, compiled checks, the hardware the trainer gets, and the tracker and s
 references stay references; their values are read only at run time.
 """
 
-from __future__ import annotations
-
 import hashlib
 import json
 from pathlib import Path
@@ -90,7 +88,7 @@ class Plan(Block):
         return self.model_dump_json(indent=2, by_alias=True) + "\n"
 
     @classmethod
-    def read(cls, path: str | Path) -> Plan:
+    def read(cls, path: str | Path) -> "Plan":
         plan = cls.model_validate_json(Path(path).read_text())
         if plan.hash != plan.content_hash():
             raise ValueError(f"{path} was edited after compiling (hash mismatch); run `rs compile` again")

@@ -4,8 +4,6 @@ This module is the light schema the compiler checks specs against; `rscale.stack
 ZenML components. Account-specific values are `${env:NAME}` references, resolved at run time.
 """
 
-from __future__ import annotations
-
 import os
 import re
 from datetime import date
@@ -15,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 from pydantic import Field, model_validator
 
 from rscale.compiler.errors import Problem, SpecError, did_you_mean
-from rscale.compiler.spec.base import Block
+from rscale.compiler.spec.base import Block, no_items
 from rscale.registry import Registry
 
 # GPU count -> SageMaker training instance type (docs/stacks.md shows it). plan.hardware_for picks the
@@ -40,7 +38,7 @@ class Orchestrator(Block):
     bucket: str | None = Field(None, description="S3 bucket for SageMaker job files; SageMaker's default when unset.")
 
     @model_validator(mode="after")
-    def _sagemaker_needs_a_role(self) -> Orchestrator:
+    def _sagemaker_needs_a_role(self) -> "Orchestrator":
         if self.flavor == "sagemaker" and not self.execution_role:
             raise ValueError("a sagemaker orchestrator needs `execution_role` (usually ${env:RS_SAGEMAKER_ROLE})")
         return self
@@ -67,7 +65,7 @@ class ArtifactStore(Block):
     path: str = Field(".rs/artifacts", description="A folder (local, relative to the project) or s3://bucket/prefix.")
 
     @model_validator(mode="after")
-    def _s3_needs_an_s3_path(self) -> ArtifactStore:
+    def _s3_needs_an_s3_path(self) -> "ArtifactStore":
         if self.flavor == "s3" and not self.path.startswith("s3://"):
             raise ValueError(f"an s3 artifact store needs a path like s3://bucket/prefix (got {self.path!r})")
         return self
@@ -85,7 +83,7 @@ class ImageBuilder(Block):
     code_build_project: str | None = Field(None, description="aws only: the CodeBuild project that builds images.")
 
     @model_validator(mode="after")
-    def _aws_needs_a_project(self) -> ImageBuilder:
+    def _aws_needs_a_project(self) -> "ImageBuilder":
         if self.flavor == "aws" and not self.code_build_project:
             raise ValueError("an aws image builder needs `code_build_project`")
         return self
@@ -95,9 +93,9 @@ class ContainerImage(Block):
     """The image remote steps run in: the project's pinned dependencies on top of a parent image."""
 
     parent_image: str | None = Field(None, description="ZenML's own image for its version when unset.")
-    extras: list[str] = Field(default_factory=list, description="rscale pip extras to add (e.g. snowflake).")
-    requirements: list[str] = Field(default_factory=list, description="More pip requirements, pinned.")
-    apt_packages: list[str] = Field(default_factory=list)
+    extras: list[str] = Field(default_factory=no_items, description="rscale pip extras to add (e.g. snowflake).")
+    requirements: list[str] = Field(default_factory=no_items, description="More pip requirements, pinned.")
+    apt_packages: list[str] = Field(default_factory=no_items)
     environment: dict[str, str] = Field(default_factory=dict, description="Variables set in the image.")
 
 
@@ -197,7 +195,7 @@ class StackSpec(Block):
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")
     description: str | None = None
     gpus: int = Field(0, ge=0, description="GPUs the orchestrator's own machine has for in-process training.")
-    integrations: list[str] = Field(default_factory=list, description="ZenML integrations the stack needs.")
+    integrations: list[str] = Field(default_factory=no_items, description="ZenML integrations the stack needs.")
     orchestrator: Orchestrator = Field(default_factory=Orchestrator)
     step_operator: StepOperator | None = None
     artifact_store: ArtifactStore = Field(default_factory=ArtifactStore)
@@ -229,7 +227,7 @@ class StackSpec(Block):
         return names
 
     @model_validator(mode="after")
-    def _remote_steps_need_a_registry(self) -> StackSpec:
+    def _remote_steps_need_a_registry(self) -> "StackSpec":
         if self.runs_remotely() and self.container_registry is None:
             raise ValueError(
                 "a stack that runs steps on SageMaker needs a `container_registry` (ECR) for the step image"

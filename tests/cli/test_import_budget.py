@@ -10,6 +10,9 @@ that speed rests on, each a module a later change could pull in again by one top
 - sqlglot once the query's transpilation is cached (the first compile of a query imports it: checked too,
   which shows the probe sees an import when there is one);
 - rich's table of emoji codes (the consoles print text as written).
+
+It also guards how `rs` runs its garbage collector (`rscale.cli.main`): paused through start-up and a short
+command, back on before any other command runs.
 """
 
 from __future__ import annotations
@@ -81,3 +84,37 @@ def test_the_stacks_package_still_offers_every_name_it_imports_lazily() -> None:
         assert getattr(stacks, name) is getattr(sys.modules[stacks._WHERE[name]], name)
     with pytest.raises(AttributeError):
         stacks.no_such_name  # noqa: B018
+
+
+GC = """
+import gc, sys
+import rscale.cli.main as main
+from rscale.cli.app import SHORT_COMMANDS, app
+
+seen = {}
+for command in ("validate", "compile", "schema", "run", "serve", "monitor", "seed"):
+    gc.disable()  # as main() starts
+    try:
+        app([command, "--help"])  # the root group's callback runs before the command's own --help
+    except SystemExit:
+        pass
+    seen[command] = gc.isenabled()
+gc.enable()
+sys.argv = ["rs", "validate", "--help"]
+try:
+    main.main()
+except SystemExit:
+    pass
+print(sorted(SHORT_COMMANDS), seen, gc.isenabled(), gc.get_freeze_count() > 0)
+"""
+
+
+def test_the_collector_stays_paused_only_for_short_commands() -> None:
+    run = subprocess.run([sys.executable, "-c", GC], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    *_, last = run.stdout.strip().splitlines()  # the short commands; the collector after each; after main()
+    assert last == (
+        "['compile', 'schema', 'validate'] "
+        "{'validate': False, 'compile': False, 'schema': False, 'run': True, 'serve': True, 'monitor': True, "
+        "'seed': True} True True"
+    )

@@ -1,7 +1,5 @@
 """`checks`: data checks, compiled to SQL and run in the warehouse before any training."""
 
-from __future__ import annotations
-
 from typing import Annotated, Literal, Union
 
 from pydantic import Field, model_validator
@@ -43,7 +41,7 @@ class RangeCheck(_Check):
     max: float | None = Field(None, description="Largest allowed value.")
 
     @model_validator(mode="after")
-    def _bounded(self) -> RangeCheck:
+    def _bounded(self) -> "RangeCheck":
         if self.min is None and self.max is None:
             raise ValueError("a range check needs `min`, `max` or both")
         if self.min is not None and self.max is not None and self.min > self.max:

@@ -1,7 +1,5 @@
 """`data`: where the rows come from. The warehouse is picked by the stack unless the spec names one."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -23,7 +21,7 @@ class DataSpec(Block):
     )
 
     @model_validator(mode="after")
-    def _one_query(self) -> DataSpec:
+    def _one_query(self) -> "DataSpec":
         if (self.query is None) == (self.query_file is None):
             raise ValueError("give exactly one of `query` or `query_file`")
         return self

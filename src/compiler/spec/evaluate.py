@@ -6,8 +6,6 @@ library it follows, and the dotted path of its implementation (in `rscale.models
 by the evaluate step. Cross-field checks and the default list ask the registry.
 """
 
-from __future__ import annotations
-
 import re
 from typing import Annotated, ClassVar, Literal
 

@@ -6,13 +6,11 @@ runs in the data contract at compile time (`rscale.compiler.inference`), and the
 resolved list (`ResolvedFeatures`), so a run never changes meaning because the table did.
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import Discriminator, Field, Tag
 
-from rscale.compiler.spec.base import Block
+from rscale.compiler.spec.base import Block, no_items
 
 FeatureType = Literal["numeric", "categorical", "binary", "sequence", "text"]
 
@@ -47,7 +45,7 @@ class FeaturesSpec(Block):
         description="The columns the model reads: `all` (every column but the id, target, time column and "
         "`exclude`), or a list of `{name, type}` mappings and bare column names (type inferred from the warehouse).",
     )
-    exclude: list[str] = Field(default_factory=list, description="Columns `inputs: all` leaves out.")
+    exclude: list[str] = Field(default_factory=no_items, description="Columns `inputs: all` leaves out.")
     target: FeatureOrName = Field(
         description="The column the model predicts: `{name, type}`, or a bare name (type inferred, and the task with it)."
     )

@@ -7,8 +7,6 @@ column, the outcome and a horizon) or an outcome query returning the same three 
 spec's SQL dialect and run in the warehouse.
 """
 
-from __future__ import annotations
-
 import re
 from typing import Annotated, Literal
 
@@ -85,7 +83,7 @@ class FeedbackSpec(Block):
     )
 
     @model_validator(mode="after")
-    def _one_source(self) -> FeedbackSpec:
+    def _one_source(self) -> "FeedbackSpec":
         if (self.query is None) == (self.table is None):
             raise spec_value_error(
                 "feedback needs exactly one of `query` or `table`",

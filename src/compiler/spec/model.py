@@ -5,8 +5,6 @@ model_types)`): the spec-level tasks it learns and the input types it reads. The
 `task_of` ask these declarations; there is no central table of models.
 """
 
-from __future__ import annotations
-
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field

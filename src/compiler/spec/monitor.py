@@ -4,8 +4,6 @@ Drift compares the deployed version's training split with the requests served in
 metric comes from predictions whose outcome has landed (see `feedback`).
 """
 
-from __future__ import annotations
-
 from pydantic import Field
 
 from rscale.compiler.spec.base import Block

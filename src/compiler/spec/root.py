@@ -1,12 +1,10 @@
 """The whole spec, version 1: one YAML file per use case."""
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Annotated, Literal, Union
 
 from pydantic import Field
 
-from rscale.compiler.spec.base import Block
+from rscale.compiler.spec.base import Block, no_items
 from rscale.compiler.spec.checks import Check
 from rscale.compiler.spec.data import DataSpec
 from rscale.compiler.spec.evaluate import EvaluateSpec
@@ -43,7 +41,7 @@ class Spec(Block):
     description: str | None = Field(None, description="One line on what the use case predicts, for people.")
     data: DataSpec = Field(description="Where the rows come from: one SQL query, one row per example.")
     checks: list[Check] = Field(
-        default_factory=list, description="Data checks run in the warehouse before training; a failed `error` check stops the run."
+        default_factory=no_items, description="Data checks run in the warehouse before training; a failed `error` check stops the run."
     )
     features: FeaturesSpec = Field(
         description="Which query columns the model reads and which it predicts; types may be inferred from the warehouse."

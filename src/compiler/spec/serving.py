@@ -1,12 +1,10 @@
 """`serving`: how the model is served, a union on `tier`. Moving tiers is one changed line."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import Field
 
-from rscale.compiler.spec.base import Block
+from rscale.compiler.spec.base import Block, no_items
 from rscale.registry import Registry
 
 SERVING: Registry = Registry("serving tier", key="tier")
@@ -67,7 +65,7 @@ class BuildContext(Block):
     """A generated Dockerfile and context for the serving image."""
 
     base_image: str = Field("python:3.11-slim", description="The image the Dockerfile starts FROM.")
-    extra_requirements: list[str] = Field(default_factory=list, description="Extra pip requirements for the image.")
+    extra_requirements: list[str] = Field(default_factory=no_items, description="Extra pip requirements for the image.")
 
 
 @SERVING.register("custom", impl="rscale.serving.sagemaker:SageMakerDeployer")

@@ -1,7 +1,5 @@
 """`split`: a deterministic train/validation/test split, by time, by key or by seeded hash."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -20,7 +18,7 @@ class SplitSpec(Block):
     test: float = Field(0.1, gt=0, lt=1, description="Fraction of rows held out for evaluation and the gate.")
 
     @model_validator(mode="after")
-    def _fractions(self) -> SplitSpec:
+    def _fractions(self) -> "SplitSpec":
         if self.validation + self.test >= 1:
             raise ValueError("validation + test must leave rows for training (sum below 1)")
         return self

@@ -8,8 +8,6 @@ path of its runtime Task in `rscale.models.tasks` (loss, output activation, targ
 response, constant baseline), imported only where torch runs. The compiler reads only this module.
 """
 
-from __future__ import annotations
-
 from typing import ClassVar, Literal
 
 from rscale.compiler.spec.base import Block

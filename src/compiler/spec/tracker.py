@@ -1,7 +1,5 @@
 """`tracker`: where runs are recorded, a union on `kind`."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import Field

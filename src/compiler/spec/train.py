@@ -7,14 +7,12 @@ the train step reports the values it used. The best epoch, and early stopping, f
 on the validation split unless `early_stopping.monitor` says otherwise.
 """
 
-from __future__ import annotations
-
 import math
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from rscale.compiler.spec.base import Block
+from rscale.compiler.spec.base import Block, no_items
 
 TARGET_STEPS = 4000  # optimiser steps a run aims at when max_epochs is derived
 MIN_EPOCHS, MAX_EPOCHS = 10, 500
@@ -48,7 +46,7 @@ class TrainSettings(BaseModel):
     monitor: str
     mode: Literal["min", "max"]
     patience: int | None
-    derived: list[str] = Field(default_factory=list, description="Which of these were derived, not set.")
+    derived: list[str] = Field(default_factory=no_items, description="Which of these were derived, not set.")
 
 
 class TrainSpec(Block):
