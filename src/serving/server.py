@@ -603,7 +603,7 @@ def serve(
     connections over them); this process is the first and stops the others when it stops, and each stops by
     itself if this one dies (`parent_pid`). Each loads the package itself and logs to a file of its own.
     `http` ("auto", "httptools", "h11") picks uvicorn's HTTP parser: "auto" is httptools, which rscale
-    installs (about 22% less server CPU per one-record request than h11, 39% less at 64 connections), and
+    installs (about 22% less server CPU per one-record request than h11, 37-39% less at 64 connections), and
     h11 where httptools does not import. `loop` ("asyncio", "uvloop") picks the event loop: asyncio by
     default, because uvloop measured no CPU gain over asyncio with httptools and a p99 at 64 connections
     ten times asyncio's (200-440 ms against 17-20 ms, both apps alike; BENCHMARKS.md, Serving).
