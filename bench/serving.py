@@ -6,9 +6,11 @@ Each server runs the same small tabular model package (specs/conversion.yaml's M
   checks, request ids and the prediction log included),
 - hand-written: bench/starlette_baseline.py,
 - MLflow: `mlflow models serve --env-manager local -w 1` on the same package as a pyfunc model (full runs only),
-- rscale with `--workers 2` (serving.workers), and rscale with uvloop and httptools when they can be imported
-  (from the environment, or from a folder named by BENCH_FAST_SITE, e.g. one `pip install --target`ed), each
-  compared with the one-worker, asyncio + h11 rscale server of the same run.
+- rscale with `--workers 2` (serving.workers), with `--http h11` (the pure-Python parser, the fallback where
+  httptools is missing) and with `--loop uvloop` (when uvloop imports), each compared with the one-worker
+  rscale server of the same run.
+rscale and the hand-written app always run the same event loop and HTTP parser: rscale's defaults, asyncio
+and httptools (h11 where httptools does not import); the report's settings say which.
 The load generator is wrk in another process (or bench/load_client.py when wrk is missing), closed loop, at
 1, 8 and 64 connections with one record per request, and at 8 connections with 64 records per request.
 Beside the HTTP runs, both apps are called in this process through ASGI, no HTTP and no load generator
@@ -20,6 +22,7 @@ Goals (DESIGN.md, issue #18): >= 0.9 of raw Starlette's req/s at 1, 8 and 64 con
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -210,9 +213,10 @@ def servers(package: Path, work: Path, with_mlflow: bool) -> list[Server]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PATH": path,
            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)}
     port = free_port()
+    same = ["--loop", "asyncio", "--http", "auto"]  # both sides: rscale's defaults
     found = [
         Server("rscale", [sys.executable, "-m", "rscale.serving.server", "--model-dir", str(package),
-                          "--host", "127.0.0.1", "--port", str(port), "--log-dir", str(work / "predictions")],
+                          "--host", "127.0.0.1", "--port", str(port), "--log-dir", str(work / "predictions"), *same],
                port, "/invocations", env, work / "rscale.log"),
     ]
     port = free_port()
@@ -220,17 +224,17 @@ def servers(package: Path, work: Path, with_mlflow: bool) -> list[Server]:
                                               "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
                                               "--log-dir", str(work / "predictions")],
                         port, "/invocations", env, work / "rscale-workers.log", ready_text="2 workers"))
-    fast_site = fast_packages()
-    if fast_site is not None:
+    variants = [("rscale, h11", ["--loop", "asyncio", "--http", "h11"])]
+    if importlib.util.find_spec("uvloop"):
+        variants.append(("rscale, uvloop", ["--loop", "uvloop", "--http", "auto"]))
+    for name, flags in variants:
         port = free_port()
-        fast_env = {**env, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), fast_site) if p)}
-        found.append(Server("rscale, uvloop+httptools", [sys.executable, "-m", "rscale.serving.server", "--model-dir",
-                                                         str(package), "--host", "127.0.0.1", "--port", str(port),
-                                                         "--log-dir", str(work / "predictions")],
-                            port, "/invocations", fast_env, work / "rscale-fast.log"))
+        found.append(Server(name, [sys.executable, "-m", "rscale.serving.server", "--model-dir", str(package),
+                                   "--host", "127.0.0.1", "--port", str(port), "--log-dir", str(work / "predictions"),
+                                   *flags], port, "/invocations", env, work / f"{name.replace(', ', '-')}.log"))
     port = free_port()
     found.append(Server("hand-written Starlette", [sys.executable, "-m", "bench.starlette_baseline",
-                                                   "--model-dir", str(package), "--port", str(port)],
+                                                   "--model-dir", str(package), "--port", str(port), *same],
                         port, "/invocations", env, work / "starlette.log"))
     if with_mlflow:
         from bench.mlflow_model import save
@@ -245,16 +249,11 @@ def servers(package: Path, work: Path, with_mlflow: bool) -> list[Server]:
     return found
 
 
-def fast_packages() -> str | None:
-    """Where uvloop and httptools import from: "" for this environment, BENCH_FAST_SITE's folder, or None."""
-    import importlib.util
+def loop_and_parser() -> str:
+    """The event loop and HTTP parser rscale and the hand-written app both run here (rscale's defaults)."""
+    from rscale.serving.server import event_loop, http_parser
 
-    if importlib.util.find_spec("uvloop") and importlib.util.find_spec("httptools"):
-        return ""
-    site = os.environ.get("BENCH_FAST_SITE")
-    if site and (Path(site) / "uvloop").is_dir() and (Path(site) / "httptools").is_dir():
-        return site
-    return None
+    return f"{event_loop('asyncio')[1]} + {http_parser('auto')}"
 
 
 def bodies(server: str) -> dict[str, str]:
@@ -272,7 +271,7 @@ def run(quick: bool, work: Path) -> Report:
     report = Report("serving", "Serving: local endpoint vs hand-written Starlette (and MLflow serve)", quick,
                     settings={"seconds_per_point": seconds, "repeats": repeats, "load_generator": generator,
                               "concurrency": list(CONCURRENCY), "batch_records": BATCH, "uvicorn_workers": 1,
-                              "torch_threads": 1, "host": "127.0.0.1"})
+                              "torch_threads": 1, "host": "127.0.0.1", "loop_and_http": loop_and_parser()})
     with_mlflow = not quick
     samples: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
     mlflow_error = None
@@ -319,7 +318,7 @@ def run(quick: bool, work: Path) -> Report:
             report.row(f"in-process ASGI CPU per request: {name}, {payload}", "us", [cpu[name][payload]])
         report.compare(f"in-process CPU per request vs hand-written, {payload} (lower is cheaper)",
                        cpu[ours][payload] / cpu[hand][payload], None, higher_is_better=False)
-    for variant in ("rscale, 2 workers", "rscale, uvloop+httptools"):
+    for variant in ("rscale, 2 workers", "rscale, h11", "rscale, uvloop"):
         if (variant, "1 record", 64) in samples:
             for connections in (8, 64):
                 report.compare(f"{variant} / one worker: req/s, {connections} conn",
@@ -337,10 +336,9 @@ def run(quick: bool, work: Path) -> Report:
          "p99_ms": median(name, payload, connections, "p99_us") / 1000}
         for (name, payload, connections) in samples
     ]
-    fast = fast_packages()
     report.notes.append(f"load generator: {generator}, closed loop, in its own process on the same cores as "
-                        "the servers; uvicorn with asyncio and h11 except the uvloop+httptools variant "
-                        + ("(measured)" if fast is not None else "(skipped: uvloop/httptools not importable)"))
+                        f"the servers; rscale and hand-written Starlette both on uvicorn with {loop_and_parser()} "
+                        "(the variants say what they change)")
     if quick:
         report.notes.append("quick run: MLflow's server is left out")
     elif mlflow_error:
@@ -357,7 +355,7 @@ def chart(report: Report, path: Path) -> None:
     points = [p for p in report.extra["points"] if p["payload"] == "1 record"]
     names = list(dict.fromkeys(p["server"] for p in points))
     colours = {"rscale": "#1565c0", "hand-written Starlette": "#9e9e9e", "MLflow models serve": "#ef6c00",
-               "rscale, 2 workers": "#2e7d32", "rscale, uvloop+httptools": "#6a1b9a"}
+               "rscale, 2 workers": "#2e7d32", "rscale, h11": "#6a1b9a", "rscale, uvloop": "#c2185b"}
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
     width = 0.8 / len(names)
     for i, name in enumerate(names):

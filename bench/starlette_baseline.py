@@ -4,7 +4,8 @@
 
 It is what a person writes in an afternoon: load the weights, encode a tabular record with the saved means
 and vocabularies, one forward pass, sigmoid, JSON out. No validation, no prediction log, no request ids.
-Same uvicorn settings as rscale's server (one worker, asyncio loop, log level warning, no access log).
+Same uvicorn settings as rscale's server (one worker, log level warning, no access log, and the event loop and
+HTTP parser given by --loop/--http, with rscale's defaults: asyncio, and httptools when it imports).
 """
 
 from __future__ import annotations
@@ -60,8 +61,11 @@ def main() -> None:
     parser.add_argument("--model-dir", type=Path, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="asyncio")
+    parser.add_argument("--http", choices=["auto", "httptools", "h11"], default="auto")
     args = parser.parse_args()
-    uvicorn.run(create_app(args.model_dir), host=args.host, port=args.port, log_level="warning", access_log=False)
+    uvicorn.run(create_app(args.model_dir), host=args.host, port=args.port, log_level="warning", access_log=False,
+                loop=args.loop, http=args.http)
 
 
 if __name__ == "__main__":

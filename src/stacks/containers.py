@@ -38,7 +38,9 @@ DEFAULT_BASE_IMAGE = "python:3.11-slim"
 MODEL_DIR = "/opt/ml/model"
 PORT = 8080
 # What the server process imports at run time (rscale.serving.server + rscale.models), by distribution name.
-SERVING_DISTRIBUTIONS = ("torch", "pytorch-lightning", "numpy", "pyarrow", "pydantic", "starlette", "uvicorn")
+SERVING_DISTRIBUTIONS = (
+    "torch", "pytorch-lightning", "numpy", "pyarrow", "pydantic", "starlette", "uvicorn", "httptools",
+)  # fmt: skip
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 _GPU_FAMILIES = ("ml.g", "ml.p", "ml.inf", "ml.trn")
 
