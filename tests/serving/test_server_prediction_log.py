@@ -95,6 +95,17 @@ def test_bodies_the_array_slice_cannot_take_are_answered_as_without_a_log(tmp_pa
     assert [line["inputs"] for line in logged] == ([[EXAMPLE]] if answers[0][0] == 200 else [])
 
 
+def test_request_headers_such_as_credentials_are_never_logged(tmp_path: Path) -> None:
+    app = create_app(trained_package(), log_dir=tmp_path)
+    with _client(app) as client:
+        for body in (EXAMPLE, {"instances": [EXAMPLE] * 2}):
+            headers = {"Authorization": "Bearer s3cret-token", "X-Api-Key": "s3cret-key", "X-Request-Id": "r-42"}
+            assert client.post("/invocations", json=body, headers=headers).status_code == 200
+    (path,) = tmp_path.glob("*.jsonl")
+    text = path.read_text()
+    assert "s3cret" not in text and [json.loads(line)["request_id"] for line in text.splitlines()] == ["r-42"] * 2
+
+
 def test_rejected_requests_are_not_logged(tmp_path: Path) -> None:
     app = create_app(trained_package(), log_dir=tmp_path)
     with _client(app) as client:
