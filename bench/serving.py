@@ -126,8 +126,9 @@ def asgi_cpu(package: Path, work: Path, chunks: int) -> dict[str, dict[str, floa
 
     The apps alternate chunk by chunk (20 one-record or 3 64-record requests); each figure is the app's
     20th-percentile chunk in this thread's CPU time, so a chunk another process disturbed (cache, preemption)
-    drops out. rscale's log lines are written by a writer thread in the server; here the same flush runs in
-    this thread every 10 rounds and its CPU per line is added, so the log's whole cost counts.
+    drops out. rscale's log lines (one a request) are written by a writer thread in the server; here the same
+    flush runs in this thread every 10 rounds and its CPU per character, times the length of a request's
+    line, is added to each request, so the log's whole cost counts.
     """
     import asyncio
 
@@ -167,20 +168,23 @@ def asgi_cpu(package: Path, work: Path, chunks: int) -> dict[str, dict[str, floa
 
     async def measure() -> dict[str, dict[str, float]]:
         samples: dict[tuple[str, str], list[float]] = {(a, b): [] for a in apps for b in bodies_}
-        per_line: list[float] = []
+        per_char: list[float] = []
+        line_chars: dict[str, int] = {}  # a request's log line, by payload
         for round_ in range(chunks):
             for name, app in apps.items():
                 for payload, (body, n) in bodies_.items():
                     samples[(name, payload)].append(await chunk(app, body, n))
+                    if name == "rscale" and payload not in line_chars and log._pending:
+                        line_chars[payload] = len(log._pending[-1])
             if round_ % 10 == 9:
-                lines = len(log._pending)
+                chars = sum(map(len, log._pending))
                 started = time.thread_time()
                 log.flush()
-                per_line.append((time.thread_time() - started) / max(1, lines) * 1e6)
-        flush = statistics.median(per_line) if per_line else 0.0
+                per_char.append((time.thread_time() - started) / max(1, chars) * 1e6)
+        flush = statistics.median(per_char) if per_char else 0.0
         figures: dict[str, dict[str, float]] = {}
         for (name, payload), values in samples.items():
-            added = flush * (BATCH if payload != "1 record" else 1) if name == "rscale" else 0.0
+            added = flush * line_chars.get(payload, 0) if name == "rscale" else 0.0
             figures.setdefault(name, {})[payload] = sorted(values)[len(values) // 5] + added
         return figures
 

@@ -107,12 +107,13 @@ def ingest_predictions(
         offset = start
         for line in chunk[:complete].splitlines(keepends=True):
             offset += len(line)
-            row = _row(line, path.name, offset)
-            if row is None:
+            line_rows = _rows(line, path.name, offset)
+            if line_rows is None:
                 skipped += 1
                 continue
-            for key, value in row.items():
-                columns[key].append(value)
+            for row in line_rows:
+                for key, value in row.items():
+                    columns[key].append(value)
     if skipped:
         log.warning("skipped %d prediction line(s) that were not valid JSON records", skipped)
     rows = len(columns["request_id"])
@@ -153,9 +154,10 @@ def _renamed_progress(warehouse: Warehouse, table: str, path: Path, loaded: dict
         first = handle.readline()
     if not first.endswith(b"\n"):
         return 0
-    row = _row(first, path.name, len(first))
-    if row is None:
+    rows = _rows(first, path.name, len(first))
+    if not rows:
         return 0
+    row = rows[0]
     request_id = row["request_id"].replace("'", "''")
     found = warehouse.query_arrow(
         f"SELECT DISTINCT source_file FROM \"{table}\" WHERE request_id = '{request_id}' "
@@ -176,8 +178,13 @@ def _loaded_offsets(warehouse: Warehouse, table: str) -> dict[str, int]:
     return dict(zip(done.column("source_file").to_pylist(), done.column("loaded").to_pylist(), strict=True))
 
 
-def _row(line: bytes, source_file: str, end: int) -> dict[str, Any] | None:
-    """One log line as a row of PREDICTIONS_SCHEMA; None for a line that is not a prediction record."""
+def _rows(line: bytes, source_file: str, end: int) -> list[dict[str, Any]] | None:
+    """One log line as rows of PREDICTIONS_SCHEMA, one a record; None for a line that is not a prediction.
+
+    Reads both formats the server has written (rscale.serving.server.PredictionLog): a line per request
+    (`"records": N`, `inputs` and `outputs` the arrays of its N records) gives N rows, record_index 0..N-1;
+    a line per record (earlier versions, `"index": i`) gives its one row. The rows are the same either way.
+    """
     try:
         record = json.loads(line)
         ts = datetime.fromisoformat(record["ts"])
@@ -187,17 +194,27 @@ def _row(line: bytes, source_file: str, end: int) -> dict[str, Any] | None:
         return None
     if ts.tzinfo is not None:
         ts = ts.astimezone(UTC).replace(tzinfo=None)
-    return {
+    common = {
         "request_id": str(record["request_id"]),
-        "record_index": int(record.get("index", 0)),
         "model_version": _text(record.get("model_version")),
         "plan_hash": _text(record.get("plan_hash")),
-        "inputs": json.dumps(record.get("inputs"), separators=(",", ":")),
-        "outputs": json.dumps(record.get("outputs"), separators=(",", ":")),
         "ts": ts,
         "source_file": source_file,
         "source_end": end,
     }
+    inputs, outputs = record.get("inputs"), record.get("outputs")
+    if "records" in record and "index" not in record:  # one line per request
+        if not isinstance(inputs, list) or not isinstance(outputs, list):
+            return None
+        return [
+            {**common, "record_index": index, "inputs": _json(text_in), "outputs": _json(text_out)}
+            for index, (text_in, text_out) in enumerate(zip(inputs, outputs, strict=False))
+        ]
+    return [{**common, "record_index": int(record.get("index", 0)), "inputs": _json(inputs), "outputs": _json(outputs)}]
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _text(value: Any) -> str | None:

@@ -266,7 +266,12 @@ def _prediction_drift(
 
 def _traffic(name: str, since: datetime) -> tuple[float | None, float | None, float | None]:
     """Latency percentiles and error rate from the raw log lines in the window, where the endpoint records
-    `latency_ms` and `status` on its lines (None when it does not)."""
+    `latency_ms` and `status` on its lines (None when it does not).
+
+    Both log formats count once per request: a line per request (`"records": N`, since 2026-12-02) is one
+    request; of the per-record lines earlier versions wrote (`"index": i`, each repeating its request's
+    latency), only the first (index 0) counts. Before, a batch of N records weighed N times in the
+    percentiles; a latency is the request's, so once per request is the right weight."""
     import numpy as np
 
     from rscale.paths import predictions_dir
@@ -281,7 +286,7 @@ def _traffic(name: str, since: datetime) -> tuple[float | None, float | None, fl
                     ts = datetime.fromisoformat(record["ts"]).astimezone(UTC).replace(tzinfo=None)
                 except (ValueError, KeyError, TypeError):
                     continue
-                if ts < since:
+                if ts < since or record.get("index", 0) != 0:  # a per-record line after its request's first
                     continue
                 if isinstance(record.get("latency_ms"), (int, float)):
                     latencies.append(float(record["latency_ms"]))

@@ -4,7 +4,7 @@
 `/endpoints/<name>/invocations`) takes one JSON record or `{"instances": [...]}` and returns
 `{"predictions": [...], "model_version": ..., "request_id": ...}`. The same server runs locally
 (`rs serve`), in a custom container and on SageMaker, which starts containers with `serve`.
-Every prediction is appended to JSON lines under `log_dir` for the feedback loop.
+Every logged request is appended as one JSON line under `log_dir` for the feedback loop (PredictionLog).
 """
 
 from __future__ import annotations
@@ -42,20 +42,29 @@ NO_LOG_HEADER = "x-rscale-no-log"  # `X-Rscale-No-Log: 1` keeps a request out of
 _TRUE = ("1", "true", "yes")
 _NO_LOG = NO_LOG_HEADER.encode()
 _READ_HEADERS = frozenset({b"x-request-id", b"content-type", b"content-length", _NO_LOG})
-_BLANK = frozenset(" \t\n\r")
 
 
 class PredictionLog:
-    """Every prediction as one JSON line, in append-only files `<UTC start>-<pid>.jsonl` under `directory`.
+    """Every logged request as one JSON line, in append-only files `<UTC start>-<pid>.jsonl` under `directory`.
 
-    A request serializes its own lines (a few microseconds, spread evenly over requests, so no request
-    waits behind a big batch of serialization); `flush` writes them in one append. While the server runs,
+    A line (format 2, since 2026-12-02) holds the whole request:
+    `{"request_id", "ts", "latency_ms", "model_version", "plan_hash", "records": N, "inputs": [N records],
+    "outputs": [N outputs]}`; the `records` key marks the format. Earlier versions wrote one line per record,
+    `{..., "index": i, "inputs": {record}, "outputs": output}`, repeating the request's fields on each; every
+    reader (feedback ingestion, `rs monitor`) reads both, and turns a line of N records into N predictions
+    with record_index 0..N-1. One line per request costs a constant per request: the server passes the
+    records array as the body holds it and the predictions as the response holds them, so nothing is
+    encoded again and nothing is done per record (at 64 records a request, per-record lines cost ~3.5 us a
+    record). Headers are never logged (only the request id), so no credential sent with a request is.
+
+    A request serializes its own line (a few microseconds, spread evenly over requests, so no request
+    waits behind a big batch of serialization); `flush` writes the queued lines in one append. While the server runs,
     a writer thread (`start`) flushes every FLUSH_EVERY_S, or sooner once `max_pending` lines wait, so the
     join and the write never run on the event loop (the write releases the GIL); `close` stops it and
     writes what is left, so nothing queued is lost at shutdown. A file that has reached `max_file_bytes`, or whose first line is older than
     `max_file_age_s`, is closed and the next flush starts a new one; names start with the file's UTC start
     time, so sorting names sorts files by time. A failing disk never fails a request: lines that cannot be
-    serialized or written are counted in `failures` and dropped, and `last_error` says why.
+    serialized or written are counted in `failures` (one a request) and dropped, and `last_error` says why.
     """
 
     def __init__(
@@ -106,30 +115,28 @@ class PredictionLog:
         inputs: list[dict[str, Any]],
         outputs: list[Any],
         *,
-        input_texts: list[str] | None = None,
-        output_texts: list[str] | None = None,
+        inputs_text: str | None = None,
+        outputs_text: str | None = None,
         latency_ms: float | None = None,
     ) -> None:
-        """Queue one line per (input, output) pair; never raises. Callers pass the JSON text of inputs or
-        outputs where they already have it (the request body, the response), which saves encoding twice.
+        """Queue the request's one line; never raises. `inputs_text` / `outputs_text`: the JSON text of the
+        whole records array / outputs array where the caller already has it (a slice of the request body, the
+        response's predictions), which saves encoding twice; it must be one line. The cost is a constant per
+        request whatever its number of records: no Python loop over them.
         `latency_ms`: the request's time from its first byte read to its answer encoded (`rs monitor` reads it)."""
         try:
             latency = f'"latency_ms":{latency_ms:.3f},' if latency_ms is not None else ""
-            head = f'{{"request_id":{_dumps(request_id)},"ts":"{self._iso(ts)}",{latency}{self._fixed}'
-            ins = input_texts if input_texts is not None else [_dumps(record) for record in inputs]
-            outs = output_texts if output_texts is not None else [_dumps(output) for output in outputs]
-            if len(ins) == 1 and len(outs) == 1:  # one record, most requests: no comprehension (0.5 us of ~3)
-                lines = [f'{head},"index":0,"inputs":{ins[0]},"outputs":{outs[0]}}}']
-            else:
-                lines = [
-                    f'{head},"index":{index},"inputs":{text_in},"outputs":{text_out}}}'
-                    for index, (text_in, text_out) in enumerate(zip(ins, outs, strict=False))
-                ]
+            ins = inputs_text if inputs_text is not None else _dumps(inputs)
+            outs = outputs_text if outputs_text is not None else _dumps(outputs)
+            line = (
+                f'{{"request_id":{_dumps(request_id)},"ts":"{self._iso(ts)}",{latency}{self._fixed},'
+                f'"records":{len(inputs)},"inputs":{ins},"outputs":{outs}}}'
+            )
         except Exception as exc:  # noqa: BLE001 - logging must never take the endpoint down
-            self._failed(len(inputs), exc)
+            self._failed(1, exc)
             return
         with self._lock:
-            self._pending += lines
+            self._pending.append(line)
             waiting = len(self._pending)
         if waiting >= self.max_pending:
             if self._writer is not None:
@@ -380,37 +387,8 @@ def _records_of(body: Any) -> list[dict[str, Any]]:
 
 
 _INSTANCES = re.compile(r'[ \t\n\r]*\{[ \t\n\r]*"instances"[ \t\n\r]*:[ \t\n\r]*\[')
-_SPACE = re.compile(r"[ \t\n\r]*")
-_CLOSE = re.compile(r"[ \t\n\r]*\][ \t\n\r]*\}[ \t\n\r]*\Z")
-
-
-def _scan_instances(text: str) -> tuple[list[Any], list[str]] | None:
-    """For a body `{"instances": [...]}` and nothing else: its records, and each record's JSON text as sent
-    (for the prediction log, which then encodes no input again). None for any other body, or one the
-    scanner rejects: the full decode then answers it (and says what is wrong)."""
-    opened = _INSTANCES.match(text)
-    if opened is None:
-        return None
-    scan = _DECODER.scan_once  # type: ignore[attr-defined]  # the C scanner json.loads itself runs
-    records: list[Any] = []
-    texts: list[str] = []
-    at = opened.end()
-    try:
-        while True:
-            if text[at : at + 1] in _BLANK:
-                at = _SPACE.match(text, at).end()  # type: ignore[union-attr]  # it always matches, if only ""
-            record, end = scan(text, at)
-            records.append(record)
-            texts.append(text[at:end])
-            if text.startswith(", ", end):  # json.dumps's own separator
-                at = end + 2
-                continue
-            if text[end : end + 1] == ",":
-                at = end + 1
-                continue
-            return (records, texts) if _CLOSE.match(text, end) else None
-    except (StopIteration, ValueError, RecursionError):  # not JSON, NaN, nested too deeply: the full decode says
-        return None
+_CLOSE = re.compile(r"[ \t\n\r]*\}[ \t\n\r]*\Z")  # after the instances array: the body's end
+_SCAN = _DECODER.scan_once  # type: ignore[attr-defined]  # the C scanner json.loads itself runs
 
 
 def create_app(
@@ -476,13 +454,21 @@ def create_app(
         except UnicodeDecodeError as exc:
             return 400, _error_body(f"the body is not UTF-8 text (JSON must be UTF-8): {exc.reason} at byte {exc.start}", request_id), request_id
         logged = log is not None and headers.get(_NO_LOG, b"0").decode("latin-1").strip().lower() not in _TRUE
-        # A logged batch is scanned record by record: each record's text as sent becomes its log line's inputs.
-        scanned = _scan_instances(text) if logged else None
-        input_texts: list[str] | None = None
-        if scanned is not None and set(map(type, scanned[0])) == {dict}:
-            records, input_texts = scanned
-            body = None
-        else:
+        # A logged `{"instances": [...]}` body is decoded from its array, with the same C scanner the full
+        # decode runs (so at the same cost): the array's text as sent then becomes the log line's inputs.
+        records: list[dict[str, Any]] | None = None
+        inputs_text: str | None = None
+        opened = _INSTANCES.match(text) if logged else None
+        if opened is not None:
+            at = opened.end() - 1
+            try:
+                instances, end = _SCAN(text, at)
+            except (StopIteration, ValueError, RecursionError):  # not JSON, NaN, too deep: the full decode says
+                instances, end = None, at
+            if (type(instances) is list and instances and _CLOSE.match(text, end) is not None
+                    and set(map(type, instances)) == {dict}):  # fmt: skip
+                records, inputs_text = instances, text[at:end]
+        if records is None:
             try:
                 body = _DECODER.decode(text)
             except ValueError as exc:  # JSONDecodeError, NaN/Infinity, integers over Python's digit limit
@@ -493,8 +479,8 @@ def create_app(
                 records = _records_of(body)
             except ValueError as exc:
                 return 400, _error_body(str(exc), request_id), request_id
-            if len(records) == 1 and records[0] is body and text[:1] == "{":
-                input_texts = [text]  # one record: logged as received (valid UTF-8 JSON)
+            if logged and len(records) == 1 and records[0] is body and text[:1] == "{":
+                inputs_text = "[" + text + "]"  # one record: logged as received (valid UTF-8 JSON)
         ts = time.time()
         try:
             if len(records) > THREADPOOL_RECORDS:
@@ -512,11 +498,11 @@ def create_app(
         predictions = "[" + ",".join(output_texts) + "]"
         if logged and log is not None:
             latency_ms = (time.perf_counter() - started) * 1000
-            if input_texts is not None and ("\n" in text or "\r" in text):
+            if inputs_text is not None and ("\n" in inputs_text or "\r" in inputs_text):
                 # newlines between tokens (none can be inside a JSON string) folded: a log line stays one line
-                input_texts = [part.replace("\r", " ").replace("\n", " ") for part in input_texts]
+                inputs_text = inputs_text.replace("\r", " ").replace("\n", " ")
             try:
-                log.record(request_id, ts, records, [], input_texts=input_texts, output_texts=output_texts,
+                log.record(request_id, ts, records, [], inputs_text=inputs_text, outputs_text=predictions,
                            latency_ms=latency_ms)  # fmt: skip
             except Exception:  # noqa: BLE001, S110 - logging never fails a request
                 pass

@@ -49,6 +49,17 @@ def line(request_id: str, session: str, items: list[str], ts: str = "2026-11-02T
     )
 
 
+per_record_line = line
+
+
+def request_line(request_id: str, session: str, items: list[str]) -> str:
+    """The same prediction as the server writes it now: one line a request, `records` its count."""
+    record = json.loads(line(request_id, session, items))
+    del record["index"]
+    record.update(records=1, inputs=[record["inputs"]], outputs=[record["outputs"]])
+    return json.dumps(record) + "\n"
+
+
 @pytest.fixture
 def warehouse(project: Path):
     with connect(DuckDBConfig(path=".rs/feedback.duckdb")) as wh:
@@ -78,6 +89,35 @@ def test_ingest_loads_the_servers_log_once(warehouse, project: Path):
     assert warehouse.scalar("SELECT COUNT(*) FROM recs_predictions") == 3
 
 
+def test_a_batch_is_one_line_and_ingests_as_the_per_record_lines_of_earlier_versions(warehouse, project: Path):
+    """The server writes a request of N records as one line; ingest gives it the N rows, record_index 0..N-1,
+    that the one-line-per-record files of earlier versions give (those stay readable, side by side)."""
+    records = [{"session_id": f"s{i}", "items": ["a", str(i)]} for i in range(5)]
+    outputs = [{"items": [f"x{i}"], "scores": [0.5]} for i in range(5)]
+    log = PredictionLog(predictions_dir("recs"), model_version="7", plan_hash="f00")
+    log.record("new", T0, records, outputs, latency_ms=1.5)
+    log.flush()
+    assert len(log.path.read_text().splitlines()) == 1
+    old = [  # the lines the server wrote for the same request before 2026-12-02
+        json.dumps({"request_id": "old", "ts": datetime.fromtimestamp(T0, UTC).isoformat(), "latency_ms": 1.5,
+                    "model_version": "7", "plan_hash": "f00", "index": index, "inputs": record, "outputs": output})
+        for index, (record, output) in enumerate(zip(records, outputs, strict=True))
+    ]  # fmt: skip
+    (predictions_dir("recs") / "19700101T000000000000Z-1.jsonl").write_text("\n".join(old) + "\n")
+    assert ingest_predictions(warehouse, "recs") == 10
+    columns = "record_index, model_version, plan_hash, ts, inputs, outputs"
+    rows = {
+        request_id: warehouse.query_arrow(
+            f"SELECT {columns} FROM recs_predictions WHERE request_id = '{request_id}' ORDER BY record_index"
+        ).to_pylist()
+        for request_id in ("new", "old")
+    }
+    assert [row["record_index"] for row in rows["new"]] == [0, 1, 2, 3, 4]
+    assert rows["new"] == rows["old"]
+    assert [json.loads(row["inputs"]) for row in rows["new"]] == records
+    assert ingest_predictions(warehouse, "recs") == 0
+
+
 def test_a_line_still_being_written_is_loaded_once_when_complete(warehouse, project: Path):
     path = predictions_dir("recs") / "live.jsonl"
     first, second = line("r1", "s1", ["a"]), line("r2", "s2", ["b"])
@@ -100,7 +140,9 @@ def test_nothing_to_ingest(warehouse):
     assert not warehouse.table_exists("nothing_logged_predictions")
 
 
-def test_a_file_renamed_by_rotation_is_not_loaded_twice(warehouse, project: Path):
+@pytest.mark.parametrize("per_request", [False, True], ids=["per-record lines", "per-request lines"])
+def test_a_file_renamed_by_rotation_is_not_loaded_twice(warehouse, project: Path, per_request: bool):
+    line = request_line if per_request else per_record_line
     folder = predictions_dir("recs")
     (folder / "20261102T120000-1.jsonl").write_text(line("r1", "s1", ["a"]) + line("r2", "s2", ["b"]))
     assert ingest_predictions(warehouse, "recs") == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -59,3 +60,29 @@ def test_live_classification_metrics() -> None:
     assert np.isnan(auc(np.array([0.1, 0.2]), np.array([True, True])))
     with pytest.raises(ValueError, match="live metrics"):
         score("rmse", outputs, outcomes)
+
+
+def test_traffic_counts_a_latency_once_per_request_in_either_log_format(project: Path) -> None:
+    """A request's latency weighs once in the percentiles: the line of a request of N records (the format
+    now) and the N per-record lines of earlier versions (each repeating the latency) alike."""
+    from datetime import UTC, datetime, timedelta
+
+    from rscale.monitoring.monitor import _traffic
+    from rscale.paths import predictions_dir
+    from rscale.serving.server import PredictionLog
+
+    now = datetime.now(UTC)
+    log = PredictionLog(predictions_dir("recs"), "1", "h")
+    log.record("new-batch", now.timestamp(), [{"x": i} for i in range(9)], [0.5] * 9, latency_ms=90.0)
+    log.record("new-single", now.timestamp(), [{"x": 0}], [0.5], latency_ms=10.0)
+    log.flush()
+    old = [
+        json.dumps({"request_id": "old-batch", "ts": now.isoformat(), "latency_ms": 90.0, "index": index,
+                    "inputs": {"x": index}, "outputs": 0.5})
+        for index in range(9)
+    ] + [json.dumps({"request_id": "old-single", "ts": now.isoformat(), "latency_ms": 10.0, "index": 0,
+                     "inputs": {"x": 0}, "outputs": 0.5})]  # fmt: skip
+    (predictions_dir("recs") / "19700101T000000000000Z-1.jsonl").write_text("\n".join(old) + "\n")
+    p50, p99, errors = _traffic("recs", (now - timedelta(hours=1)).replace(tzinfo=None))
+    assert p50 == 50.0  # two requests of 90 ms, two of 10 ms: not 18 lines of 90 ms and 2 of 10 ms
+    assert p99 is not None and errors is None

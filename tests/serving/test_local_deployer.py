@@ -72,7 +72,7 @@ def test_deploy_status_predict_redeploy_undeploy(project: Path, deployer: LocalD
     # the two accepted predictions are in the use case's prediction log, where the warehouse ingests them
     logged = [json.loads(line) for path in (project / ".rs" / "predictions" / plan.name).glob("*.jsonl")
               for line in path.read_text().splitlines()]
-    assert [line["request_id"] for line in logged] == [body["request_id"]] * 2
+    assert [(line["request_id"], line["records"]) for line in logged] == [(body["request_id"], 2)]  # one line a request
     assert deployer.status(plan.name) is None
     assert read_state(plan.name) is None
     assert deployer.undeploy(plan.name) is False

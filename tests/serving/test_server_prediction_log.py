@@ -1,4 +1,4 @@
-"""The prediction log: one JSON line per prediction, one file per process, never failing a request."""
+"""The prediction log: one JSON line per request, one file per process, never failing a request."""
 
 from __future__ import annotations
 
@@ -29,12 +29,12 @@ def test_log_lines_are_written_at_shutdown_with_inputs_and_outputs(tmp_path: Pat
         second = client.post("/invocations", json={"instances": [EXAMPLE, dict(EXAMPLE, device="tablet")]}).json()
     (path,) = (tmp_path / "predictions").glob("*.jsonl")
     lines = [json.loads(line) for line in path.read_text().splitlines()]
-    assert [line["request_id"] for line in lines] == [first["request_id"], *[second["request_id"]] * 2]
-    assert [line["outputs"] for line in lines] == first["predictions"] + second["predictions"]
-    assert lines[2]["inputs"]["device"] == "tablet"
+    assert [line["request_id"] for line in lines] == [first["request_id"], second["request_id"]]
+    assert [line["records"] for line in lines] == [1, 2]
+    assert [line["outputs"] for line in lines] == [first["predictions"], second["predictions"]]
+    assert lines[1]["inputs"][1]["device"] == "tablet"
     # each line carries its request's latency, which `rs monitor` reports as p50 / p99
     assert all(isinstance(line["latency_ms"], float) and line["latency_ms"] > 0 for line in lines)
-    assert lines[1]["latency_ms"] == lines[2]["latency_ms"]  # one request, one latency
 
 
 def test_a_pretty_printed_record_is_logged_on_one_line_as_sent(tmp_path: Path) -> None:
@@ -45,8 +45,8 @@ def test_a_pretty_printed_record_is_logged_on_one_line_as_sent(tmp_path: Path) -
     (path,) = tmp_path.glob("*.jsonl")
     (line,) = path.read_text().splitlines()
     logged = json.loads(line)
-    assert logged["inputs"] == dict(EXAMPLE, session_id="s-1")
-    assert [logged["outputs"]] == response.json()["predictions"]
+    assert logged["inputs"] == [dict(EXAMPLE, session_id="s-1")]
+    assert logged["outputs"] == response.json()["predictions"]
 
 
 @pytest.mark.parametrize(
@@ -58,17 +58,52 @@ def test_a_pretty_printed_record_is_logged_on_one_line_as_sent(tmp_path: Path) -
         lambda body: json.dumps({"instances": body["instances"], "extra": 1}),  # another key: decoded whole
     ],
 )
-def test_each_record_of_a_batch_is_logged_on_its_own_line_as_sent(tmp_path: Path, render) -> None:  # type: ignore[no-untyped-def]
+def test_a_batch_is_logged_on_one_line_as_sent(tmp_path: Path, render) -> None:  # type: ignore[no-untyped-def]
     records = [dict(EXAMPLE, session_id=f"s-{i}", device="tablet" if i % 2 else "mobile") for i in range(3)]
     with _client(create_app(trained_package(), log_dir=tmp_path)) as client:
         response = client.post("/invocations", content=render({"instances": records}).encode(),
                                headers={"content-type": "application/json"})
     assert response.status_code == 200, response.text
     (path,) = tmp_path.glob("*.jsonl")
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
-    assert [line["inputs"] for line in lines] == records
-    assert [line["outputs"] for line in lines] == response.json()["predictions"]
-    assert [line["index"] for line in lines] == [0, 1, 2]
+    (text,) = path.read_text().splitlines()
+    line = json.loads(text)
+    assert line["inputs"] == records and line["records"] == 3
+    assert line["outputs"] == response.json()["predictions"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"instances": [{"a": 1}], "instances": [' + json.dumps(EXAMPLE) + "]}",  # a repeated key: the last wins
+        '{"instances": []}',
+        '{"instances": [{"n_views": NaN}]}',
+        '{"instances": [1, 2]}',
+        '{"instances": [{"n_views": 1}]} {"instances": []}',
+    ],
+)
+def test_bodies_the_array_slice_cannot_take_are_answered_as_without_a_log(tmp_path: Path, body: str) -> None:
+    """The log takes a batch's inputs from the body's array text only where that text is exactly the
+    decoded records; any other body gets the answer it gets with the log off, and a valid line if any."""
+    answers = []
+    for log_dir in (tmp_path / "on", None):
+        with _client(create_app(trained_package(), log_dir=log_dir)) as client:
+            response = client.post("/invocations", content=body.encode(), headers={"content-type": "application/json"})
+            answers.append((response.status_code, response.json().get("predictions"), response.json().get("error")))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == (200 if body.startswith('{"instances": [{"a"') else 400)
+    logged = [json.loads(text) for path in (tmp_path / "on").glob("*.jsonl") for text in path.read_text().splitlines()]
+    assert [line["inputs"] for line in logged] == ([[EXAMPLE]] if answers[0][0] == 200 else [])
+
+
+def test_request_headers_such_as_credentials_are_never_logged(tmp_path: Path) -> None:
+    app = create_app(trained_package(), log_dir=tmp_path)
+    with _client(app) as client:
+        for body in (EXAMPLE, {"instances": [EXAMPLE] * 2}):
+            headers = {"Authorization": "Bearer s3cret-token", "X-Api-Key": "s3cret-key", "X-Request-Id": "r-42"}
+            assert client.post("/invocations", json=body, headers=headers).status_code == 200
+    (path,) = tmp_path.glob("*.jsonl")
+    text = path.read_text()
+    assert "s3cret" not in text and [json.loads(line)["request_id"] for line in text.splitlines()] == ["r-42"] * 2
 
 
 def test_rejected_requests_are_not_logged(tmp_path: Path) -> None:
@@ -97,7 +132,7 @@ def test_values_json_cannot_encode_are_logged_as_text_with_an_iso_utc_time(tmp_p
     log.record("r1", 1.25, [{"price": Decimal("1.50")}], [{"score": 0.5}])
     log.flush()
     line = json.loads(log.path.read_text())
-    assert line["inputs"] == {"price": "1.50"} and line["outputs"] == {"score": 0.5}
+    assert line["inputs"] == [{"price": "1.50"}] and line["outputs"] == [{"score": 0.5}]
     assert datetime.fromisoformat(line["ts"]) == datetime(1970, 1, 1, 0, 0, 1, 250000, tzinfo=UTC)
 
 
