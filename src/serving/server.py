@@ -784,12 +784,17 @@ def serve_main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ready-file", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    try:  # an unknown or missing loop/http (RS_SERVING_LOOP, RS_SERVING_HTTP) is said before the model loads
-        event_loop(args.loop)
-        http_parser(args.http)
-    except (ValueError, ImportError) as exc:
-        print(f"serve: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+    # an unknown or missing loop/http is said before the model loads, with where the value came from: argparse
+    # checks --loop/--http given on the command line, not the defaults taken from RS_SERVING_LOOP/RS_SERVING_HTTP
+    for check, value, flag, variable in ((event_loop, args.loop, "--loop", "RS_SERVING_LOOP"),
+                                         (http_parser, args.http, "--http", "RS_SERVING_HTTP")):
+        try:
+            check(value)
+        except (ValueError, ImportError) as exc:
+            source = f"{variable}={value}" if os.environ.get(variable) == value else f"{flag} {value}"
+            fix = "" if isinstance(exc, ImportError) else f"; fix: pass {flag} or set {variable} to one of them"
+            print(f"serve: {exc} (from {source}){fix}", file=sys.stderr)  # an ImportError's message names its fix
+            raise SystemExit(2) from None
     model_dir = Path(args.model_dir)
     if not model_dir.exists():
         print(f"serve: no model package at {model_dir}; set SM_MODEL_DIR or pass --model-dir", file=sys.stderr)

@@ -59,3 +59,4 @@ def test_an_unknown_loop_is_refused_before_the_model_loads(tmp_path: Path) -> No
                           timeout=120)
     assert done.returncode == 2
     assert "loop 'trio' is not one of asyncio, uvloop" in done.stderr
+    assert "(from RS_SERVING_LOOP=trio); fix: pass --loop or set RS_SERVING_LOOP" in done.stderr
